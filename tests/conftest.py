@@ -1,0 +1,140 @@
+"""Shared fixtures, and the aioresponses shim for aiohttp >= 3.14.
+
+aioresponses 0.7.9 builds ``aiohttp.ClientResponse`` without the ``stream_writer`` argument
+that aiohttp 3.14 made required (aioresponses issue #289; fix proposed in its PR #288, not
+released as of 2026-11). Until a release carries the fix, ``_patch_aioresponses`` swaps in a
+``ClientResponse`` subclass that supplies a finished stream writer (the request was "sent"
+already, so aiohttp only reads its ``output_size``). It is applied only when aiohttp's
+signature asks for the argument, so it switches itself off on older aiohttp, and it is
+harmless once aioresponses passes the argument itself. Remove it when aioresponses > 0.7.9
+supports aiohttp 3.14.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import aioresponses.core
+import pytest
+
+from yeastar_csss_async import CSSSClient, RetryPolicy, YeastarPartnerClient
+
+if TYPE_CHECKING:
+    from yeastar_csss_async.sandbox import Sandbox, SandboxConfig
+
+DATA = Path(__file__).parent / "data"
+
+FAST_RETRY = RetryPolicy(max_attempts=5, initial_backoff=0.001, max_backoff=0.01)
+"""Retries that back off for milliseconds, so fault tests stay quick."""
+
+
+class _FinishedStreamWriter:
+    output_size = 0
+
+
+def _patch_aioresponses() -> None:
+    needs_writer = "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters
+    if not needs_writer or getattr(aioresponses.core, "_yca_patched", False):
+        return
+
+    class CompatClientResponse(aiohttp.ClientResponse):
+        def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("stream_writer", _FinishedStreamWriter())
+            super().__init__(method, url, **kwargs)
+
+    aioresponses.core.ClientResponse = CompatClientResponse  # type: ignore[misc]
+    aioresponses.core._yca_patched = True  # type: ignore[attr-defined]
+
+
+_patch_aioresponses()
+
+
+def load_seed(name: str) -> Any:
+    """The JSON example of a seed page, as text decoded by the stdlib (tests/data)."""
+    return json.loads((DATA / name).read_text(encoding="utf-8"))
+
+
+def seed_text(name: str) -> str:
+    """The JSON example of a seed page, byte for byte as the seed shows it."""
+    return (DATA / name).read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def mocked() -> Iterator[aioresponses.aioresponses]:
+    """aioresponses for unit-level cases; loopback passes through to real servers."""
+    with aioresponses.aioresponses(passthrough=["http://127.0.0.1"]) as mock:
+        yield mock
+
+
+@pytest.fixture
+def sandbox_config() -> SandboxConfig:
+    """Override in a test module (or parametrize) to change the sandbox."""
+    from yeastar_csss_async.sandbox import SandboxConfig
+
+    return SandboxConfig()
+
+
+@pytest.fixture
+async def sandbox(sandbox_config: SandboxConfig) -> AsyncIterator[Sandbox]:
+    """A real simulated portal on 127.0.0.1, random port."""
+    from yeastar_csss_async.sandbox import Sandbox
+
+    async with Sandbox(sandbox_config) as server:
+        yield server
+
+
+@pytest.fixture
+async def yeastar(sandbox: Sandbox) -> AsyncIterator[YeastarPartnerClient]:
+    """A Yeastar client of the sandbox, with quick retries."""
+    from yeastar_csss_async.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+
+    async with YeastarPartnerClient(
+        SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=sandbox.base_url, retry=FAST_RETRY,
+        timeout=10.0,
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def csss(sandbox: Sandbox) -> AsyncIterator[CSSSClient]:
+    """A CSSS client of the sandbox, with quick retries."""
+    from yeastar_csss_async.sandbox import SANDBOX_ACCESS_CODE, SANDBOX_SECRET
+
+    async with CSSSClient(
+        SANDBOX_ACCESS_CODE, SANDBOX_SECRET, base_url=sandbox.base_url, retry=FAST_RETRY,
+        timeout=10.0,
+    ) as client:
+        yield client
+
+
+class ListHandler(logging.Handler):
+    """Collects every formatted record, with its arguments and exception text."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = self.format(record)
+        self.texts.append(text + " " + repr(record.__dict__))
+
+
+@pytest.fixture
+def debug_log() -> Iterator[ListHandler]:
+    """Every record of the library's logger at DEBUG, as text."""
+    handler = ListHandler()
+    logger = logging.getLogger("yeastar_csss_async")
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)

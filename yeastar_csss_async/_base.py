@@ -1,0 +1,107 @@
+"""What both clients share: argument checks, the transport, the context manager, paging."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable
+from types import TracebackType
+from typing import Self, TypeVar
+
+import aiohttp
+
+from ._errors import Redactor
+from ._paging import PageIterator
+from ._retry import RetryPolicy
+from ._transport import ErrorDescriber, Transport, TransportStats
+from .models import Page
+
+T = TypeVar("T")
+
+READ_AHEAD_FACTOR = 2
+"""Pages fetched ahead of the consumer, per unit of ``max_concurrency``."""
+
+
+def require_text(name: str, value: object) -> str:
+    """A credential must be a non-empty string (checked before any request)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string")
+    return value
+
+
+def require_positive_int(name: str, value: object) -> int:
+    """Page numbers, sizes and ids are ints >= 1 (bool is not accepted)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return value
+
+
+class BaseClient:
+    """Owns the transport of one client; an async context manager."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        max_concurrency: int,
+        retry: RetryPolicy | None,
+        timeout: float,
+        session: aiohttp.ClientSession | None,
+        user_agent: str | None,
+        redactor: Redactor,
+        describe_error: ErrorDescriber,
+    ) -> None:
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError("retry must be a RetryPolicy or None")
+        self._redactor = redactor
+        self._transport = Transport(
+            base_url, max_concurrency=max_concurrency, retry=retry or RetryPolicy(),
+            timeout=timeout, session=session, user_agent=user_agent, redactor=redactor,
+            describe_error=describe_error,
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL requests go to."""
+        return self._transport.base_url
+
+    @property
+    def max_concurrency(self) -> int:
+        """Requests of this client in flight at most, across all its iterators and tasks."""
+        return self._transport.max_concurrency
+
+    @property
+    def stats(self) -> TransportStats:
+        """Requests sent, retries and 429 answers seen by this client so far."""
+        return self._transport.stats
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP session if the client created it (a borrowed one stays open)."""
+        await self._transport.aclose()
+
+    def _iterate(
+        self,
+        fetch: Callable[[int], Awaitable[Page[T]]],
+        key: Callable[[T], Hashable | None],
+        *,
+        page_size: int,
+        ordered: bool,
+        dedupe: bool,
+        label: str,
+    ) -> PageIterator[T]:
+        require_positive_int("page_size", page_size)
+        return PageIterator(
+            fetch, key, page_size=page_size, ordered=bool(ordered), dedupe=bool(dedupe),
+            max_ahead=READ_AHEAD_FACTOR * self._transport.max_concurrency, label=label,
+        )
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(base_url={self.base_url!r}, "
+                f"max_concurrency={self.max_concurrency})")

@@ -1,0 +1,176 @@
+"""``CSSSClient``: Linksfield CSSS API (package orders of SIM/eSIM data plans)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from ._base import BaseClient, require_positive_int, require_text
+from ._converters import structure_items
+from ._csss_protocol import CSSS_QUERY_ORDER_PATH, build_csss_body, decode_csss_envelope
+from ._errors import APIError, AuthenticationError, Redactor, ResponseFormatError
+from ._paging import PageIterator
+from ._retry import RetryPolicy
+from ._transport import RawResponse, RequestSpec
+from ._yeastar_protocol import decode_json
+from .models import PackageOrder, Page
+
+__all__ = ["CSSSClient"]
+
+
+def describe_csss_error(response: RawResponse, redact: Redactor) -> APIError:
+    """The error of a non-2xx CSSS answer, with the CSSS code when the body carries one."""
+    try:
+        document = json.loads(response.body)
+    except (ValueError, UnicodeDecodeError):
+        document = None
+    cls = AuthenticationError if response.status == 401 else APIError
+    if isinstance(document, Mapping) and ("code" in document or "message" in document):
+        code = document.get("code")
+        return cls(redact(str(document.get("message") or f"HTTP {response.status}")),
+                   status=response.status, code=None if code is None else str(code))
+    snippet = " ".join(response.body[:120].decode("utf-8", "replace").split())
+    return cls(redact(f"HTTP {response.status}" + (f": {snippet}" if snippet else "")),
+               status=response.status)
+
+
+def _count(page: Mapping[str, Any], key: str) -> int | None:
+    value = page.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ResponseFormatError(f"expected a whole number >= 0, got {value!r}",
+                                  path=f"data.page.{key}")
+    return value
+
+
+def decode_package_order_page(
+    data: Mapping[str, Any], *, page_no: int, page_size: int
+) -> Page[PackageOrder]:
+    """A :class:`Page` from the ``data`` of a queryOrder answer."""
+    items = structure_items(data.get("package_order"), PackageOrder, path="data.package_order")
+    meta = data.get("page")
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, Mapping):
+        raise ResponseFormatError("'page' is not an object", path="data.page")
+    total = _count(meta, "total_count")
+    if total is None:
+        raise ResponseFormatError("page has no 'total_count'", path="data.page.total_count")
+    return Page.build(
+        items,
+        page_no=_count(meta, "cur_page_no") or page_no,
+        page_size=_count(meta, "page_size") or page_size,
+        total=total,
+        reported_total_pages=_count(meta, "total_pages"),
+    )
+
+
+class CSSSClient(BaseClient):
+    """Async client of the Linksfield CSSS API.
+
+    Every request is signed afresh (HMAC-SHA1 over the sorted non-empty parameters, a new
+    timestamp per attempt), so retries are safe. Answers come in ``language`` (sent as
+    ``Accept-Language``). Concurrency, retries, timeouts and session ownership work as in
+    :class:`YeastarPartnerClient`.
+    """
+
+    def __init__(
+        self,
+        access_code: str,
+        secret: str,
+        *,
+        base_url: str = "https://apiv3.linksfield.net",
+        max_concurrency: int = 8,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        session: aiohttp.ClientSession | None = None,
+        user_agent: str | None = None,
+        language: str = "en-US",
+    ) -> None:
+        self.access_code = require_text("access_code", access_code)
+        self._secret = require_text("secret", secret)
+        self.language = language
+        redactor = Redactor([secret])
+        super().__init__(
+            base_url=base_url, max_concurrency=max_concurrency, retry=retry, timeout=timeout,
+            session=session, user_agent=user_agent, redactor=redactor,
+            describe_error=lambda r: describe_csss_error(r, redactor),
+        )
+
+    def __repr__(self) -> str:
+        return (f"CSSSClient(access_code={self.access_code!r}, base_url={self.base_url!r}, "
+                f"max_concurrency={self.max_concurrency})")
+
+    async def _post(self, path: str, params: Mapping[str, object]) -> Mapping[str, Any]:
+        headers = {"Content-Type": "application/json", "Accept-Language": self.language}
+
+        async def build() -> RequestSpec:
+            body = build_csss_body(params, access_code=self.access_code, secret=self._secret)
+            return RequestSpec("POST", path, headers=headers, data=body)
+
+        response = await self._transport.send(build, label=f"POST {path}")
+        if not 200 <= response.status < 300:
+            raise describe_csss_error(response, self._redactor)
+        document = decode_json(response.body, status=response.status)
+        try:
+            return decode_csss_envelope(document, status=response.status)
+        except APIError as error:
+            error.message = self._redactor(error.message)
+            raise
+
+    async def get_package_orders_page(
+        self,
+        page_no: int = 1,
+        page_size: int = 50,
+        *,
+        device_id: str | None = None,
+        order_id: str | None = None,
+        order_status: str | None = None,
+        order_type: str | None = None,
+    ) -> Page[PackageOrder]:
+        """One page of Query Package Order (``POST /package/queryOrder``).
+
+        Filters left ``None`` (or ``""``) are not sent. ``order_id`` matches the order code.
+        """
+        require_positive_int("page_no", page_no)
+        require_positive_int("page_size", page_size)
+        data = await self._post(CSSS_QUERY_ORDER_PATH, {
+            "device_id": device_id, "order_id": order_id, "order_status": order_status,
+            "order_type": order_type, "page_no": page_no, "page_size": page_size,
+        })
+        return decode_package_order_page(data, page_no=page_no, page_size=page_size)
+
+    def iter_package_orders(
+        self,
+        *,
+        page_size: int = 50,
+        ordered: bool = True,
+        dedupe: bool = True,
+        device_id: str | None = None,
+        order_id: str | None = None,
+        order_status: str | None = None,
+        order_type: str | None = None,
+    ) -> PageIterator[PackageOrder]:
+        """Every matching package order, streamed as pages arrive (pages fetched concurrently).
+
+        Each ``PackageOrder.order_code`` is yielded once with ``dedupe=True``.
+        """
+
+        async def fetch(page_no: int) -> Page[PackageOrder]:
+            return await self.get_package_orders_page(
+                page_no, page_size, device_id=device_id, order_id=order_id,
+                order_status=order_status, order_type=order_type,
+            )
+
+        return self._iterate(fetch, _package_order_key, page_size=page_size, ordered=ordered,
+                             dedupe=dedupe, label="package orders")
+
+
+def _package_order_key(order: PackageOrder) -> str | None:
+    return order.order_code

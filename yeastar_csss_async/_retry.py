@@ -1,0 +1,82 @@
+"""When to retry, and how long to wait: the retry policy and its pure helpers."""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import attrs
+
+__all__ = ["RETRYABLE_STATUSES", "RetryPolicy", "parse_retry_after"]
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+"""HTTP statuses that are retried (any other 5xx is retried too; see ``is_retryable_status``)."""
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How failed attempts are retried.
+
+    HTTP 429, 5xx, connection errors and timeouts are retried; other 4xx answers and business
+    errors are not. Waits grow exponentially with full jitter: before retry ``n`` (1-based)
+    the wait is uniform in ``[0, min(max_backoff, initial_backoff * 2 ** (n - 1))]`` seconds,
+    unless the server sent ``Retry-After``, which is honoured as given.
+
+    Attributes:
+        max_attempts: attempts in all, counting the first try (1 disables retries).
+        initial_backoff: seconds; the cap of the first wait.
+        max_backoff: seconds; no computed wait is longer.
+    """
+
+    max_attempts: int = attrs.field(default=5)
+    initial_backoff: float = attrs.field(default=0.5, validator=_positive)
+    max_backoff: float = attrs.field(default=30.0, validator=_positive)
+
+    @max_attempts.validator
+    def _check_attempts(self, _: attrs.Attribute[int], value: int) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"max_attempts must be an int >= 1, got {value!r}")
+
+    def backoff(self, retry_number: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry ``retry_number`` (1 for the first retry)."""
+        cap = min(self.max_backoff, self.initial_backoff * 2 ** min(retry_number - 1, 62))
+        return (rng or random).uniform(0.0, cap)
+
+
+def is_retryable_status(status: int) -> bool:
+    """HTTP 429 and every 5xx are worth another try."""
+    return status == 429 or 500 <= status <= 599
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date); None if absent
+    or unreadable. Never negative."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        reference = datetime.now(UTC).timestamp() if now is None else now
+        seconds = when.timestamp() - reference
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def monotonic() -> float:
+    """The clock used for token expiry (kept here so tests can reason about one clock)."""
+    return time.monotonic()

@@ -1,0 +1,192 @@
+"""``YeastarPartnerClient``: Yeastar Partner Portal OpenAPI (orders, products, product lines)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import TypeVar
+
+import aiohttp
+
+from ._auth import TokenManager
+from ._base import BaseClient, require_positive_int, require_text
+from ._converters import structure_items
+from ._errors import APIError, AuthenticationError, Redactor
+from ._paging import PageIterator
+from ._retry import RetryPolicy
+from ._transport import RawResponse, RequestSpec
+from ._yeastar_protocol import (
+    ORDER_LIST_PATH,
+    PRODUCT_LIST_PATH,
+    SUBSCRIPTION_PRODUCTS_PATH,
+    TOKEN_PATH,
+    TokenGrant,
+    decode_page,
+    decode_token,
+    decode_yeastar_envelope,
+    describe_yeastar_error,
+)
+from .models import Order, Page, Product, SubscriptionProduct
+
+__all__ = ["YeastarPartnerClient"]
+
+T = TypeVar("T")
+
+
+def _is_token_rejection(error: APIError) -> bool:
+    return error.status == 401 or "token" in (error.code or "").lower()
+
+
+class YeastarPartnerClient(BaseClient):
+    """Async client of the Yeastar Partner Portal OpenAPI.
+
+    Authenticates with OAuth2 client credentials (``grant_type=pp_credentials``) on first use,
+    reuses and refreshes the token, and on HTTP 401 renews it once and replays the request.
+    At most ``max_concurrency`` requests are in flight, across every call and iterator of the
+    client. Safe to share between the tasks of one event loop.
+
+    ``timeout`` is in seconds per attempt, counted from when the request gets its concurrency
+    slot. ``session`` lets you bring your own ``aiohttp.ClientSession``; the client then never
+    closes it.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        base_url: str = "https://openapi.partner.yeastar.com",
+        max_concurrency: int = 8,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        session: aiohttp.ClientSession | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        self.client_id = require_text("client_id", client_id)
+        redactor = Redactor([require_text("client_secret", client_secret)])
+        super().__init__(
+            base_url=base_url, max_concurrency=max_concurrency, retry=retry, timeout=timeout,
+            session=session, user_agent=user_agent, redactor=redactor,
+            describe_error=lambda r: describe_yeastar_error(r.status, r.body, redactor),
+        )
+        self._tokens = TokenManager(self._request_token, client_id, client_secret, redactor)
+
+    def __repr__(self) -> str:
+        return (f"YeastarPartnerClient(client_id={self.client_id!r}, base_url={self.base_url!r}, "
+                f"max_concurrency={self.max_concurrency})")
+
+    @property
+    def token_requests(self) -> int:
+        """Token grants obtained so far (credentials and refresh)."""
+        return self._tokens.renewals
+
+    # --- requests --------------------------------------------------------------------------
+
+    async def _request_token(self, form: Mapping[str, str]) -> TokenGrant:
+        spec = RequestSpec("POST", TOKEN_PATH, data=dict(form))
+
+        async def build() -> RequestSpec:
+            return spec
+
+        response = await self._transport.send(build, label=f"POST {TOKEN_PATH}")
+        return decode_token(decode_yeastar_envelope(response.status, response.body,
+                                                    self._redactor))
+
+    async def _get(self, path: str, params: Mapping[str, str] | None) -> object:
+        """GET with the Bearer token; on a token rejection renew once and replay."""
+        used: list[str] = []
+
+        async def build() -> RequestSpec:
+            token = await self._tokens.token()
+            used.append(token)
+            return RequestSpec("GET", path, params=params,
+                               headers={"Authorization": f"Bearer {token}"})
+
+        label = f"GET {path}"
+        response = await self._transport.send(build, label=label)
+        try:
+            return self._decode(response)
+        except APIError as error:
+            if not _is_token_rejection(error):
+                raise
+        await self._tokens.rejected(used[-1])
+        response = await self._transport.send(build, label=label)
+        try:
+            return self._decode(response)
+        except APIError as error:
+            if _is_token_rejection(error) and not isinstance(error, AuthenticationError):
+                raise AuthenticationError(error.message, status=error.status, code=error.code,
+                                          request_id=error.request_id) from None
+            raise
+
+    def _decode(self, response: RawResponse) -> object:
+        return decode_yeastar_envelope(response.status, response.body, self._redactor)
+
+    # --- orders ----------------------------------------------------------------------------
+
+    async def get_orders_page(self, page_no: int = 1, page_size: int = 25) -> Page[Order]:
+        """One page of Query Order List (``GET /order/openapi/order/v1/page``)."""
+        require_positive_int("page_no", page_no)
+        require_positive_int("page_size", page_size)
+        result = await self._get(ORDER_LIST_PATH,
+                                 {"pageNo": str(page_no), "pageSize": str(page_size)})
+        return decode_page(result, Order, page_no=page_no, page_size=page_size)
+
+    def iter_orders(
+        self, *, page_size: int = 100, ordered: bool = True, dedupe: bool = True
+    ) -> PageIterator[Order]:
+        """Every order, streamed as pages arrive (pages fetched concurrently).
+
+        With ``ordered=True`` records come in page order, otherwise as soon as any page lands.
+        With ``dedupe=True`` each ``Order.id`` is yielded once. Leaving the loop early cancels
+        every fetch still in flight.
+        """
+        return self._iterate(
+            functools.partial(self.get_orders_page, page_size=page_size),
+            _order_key, page_size=page_size, ordered=ordered, dedupe=dedupe,
+            label="orders",
+        )
+
+    # --- products --------------------------------------------------------------------------
+
+    async def get_products_page(
+        self, product_id: int, page_no: int = 1, page_size: int = 25
+    ) -> Page[Product]:
+        """One page of Query Product List for one product line (``productId``, e.g. 13)."""
+        require_positive_int("product_id", product_id)
+        require_positive_int("page_no", page_no)
+        require_positive_int("page_size", page_size)
+        result = await self._get(PRODUCT_LIST_PATH, {
+            "productId": str(product_id), "pageNo": str(page_no), "pageSize": str(page_size),
+        })
+        return decode_page(result, Product, page_no=page_no, page_size=page_size)
+
+    def iter_products(
+        self, product_id: int, *, page_size: int = 100, ordered: bool = True,
+        dedupe: bool = True,
+    ) -> PageIterator[Product]:
+        """Every product of one product line, streamed (see :meth:`iter_orders`).
+
+        Each ``Product.product_no`` is yielded once with ``dedupe=True``.
+        """
+        require_positive_int("product_id", product_id)
+
+        async def fetch(page_no: int) -> Page[Product]:
+            return await self.get_products_page(product_id, page_no, page_size)
+
+        return self._iterate(fetch, _product_key, page_size=page_size, ordered=ordered,
+                             dedupe=dedupe, label=f"products of line {product_id}")
+
+    async def list_subscription_products(self) -> list[SubscriptionProduct]:
+        """The product lines this account may subscribe to (their ``product_id``s are what
+        :meth:`iter_products` takes)."""
+        result = await self._get(SUBSCRIPTION_PRODUCTS_PATH, None)
+        return structure_items(result, SubscriptionProduct, path="result")
+
+
+def _order_key(order: Order) -> str | None:
+    return order.id
+
+
+def _product_key(product: Product) -> str | None:
+    return product.product_no

@@ -1,0 +1,261 @@
+"""Typed, immutable values the clients return.
+
+Every model is an ``attrs`` frozen, slotted class whose attributes are the snake_case names of
+the JSON keys (``orderNo`` -> ``order_no``). What holds for every field:
+
+* a key that is absent or ``null`` becomes ``None`` (list fields become ``[]``);
+* epoch-millisecond times become timezone-aware UTC ``datetime``s;
+* CSSS ``yyyyMMddHHmmss`` dates become naive ``datetime``s (the API does not say which time zone
+  it uses) and ``""`` becomes ``None``;
+* money becomes ``decimal.Decimal`` with the digits the server sent (``130.00`` stays ``130.00``);
+* enum fields hold a member of the matching ``StrEnum`` when the value is documented, otherwise
+  the string as sent, so a value the vendor adds later never breaks a caller; members compare
+  equal to their strings (``order.order_status == "succeed"``);
+* other strings are kept as sent (``""`` stays ``""``); keys the docs do not name are ignored.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Generic, TypeAlias, TypeVar
+
+import attrs
+
+__all__ = [
+    "ActivationStatus",
+    "CurrencyCode",
+    "EndUserInfo",
+    "JSONValue",
+    "Order",
+    "OrderStatus",
+    "OrderType",
+    "PackageOrder",
+    "Page",
+    "PlanStatus",
+    "Product",
+    "ServiceInfo",
+    "SubscriptionProduct",
+]
+
+JSONValue: TypeAlias = (
+    "bool | int | float | Decimal | str | list[JSONValue] | dict[str, JSONValue] | None"
+)
+"""A decoded JSON value (numbers with a fraction decode to ``Decimal``)."""
+
+T = TypeVar("T")
+
+
+class OrderStatus(enum.StrEnum):
+    """Documented values of ``Order.order_status``."""
+
+    SUCCEED = "succeed"
+    FAILED = "failed"
+    PENDING = "pending"
+    INVALID = "invalid"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+    CONFIRMED = "confirmed"
+    UNCONFIRMED = "unconfirmed"
+
+
+class OrderType(enum.StrEnum):
+    """Documented values of ``Order.order_type`` (the API also sends ``""``)."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+    SPECIAL_OFFER = "special_offer"
+
+
+class CurrencyCode(enum.StrEnum):
+    """Documented values of ``Order.currency_code``."""
+
+    USD = "USD"
+    RMB = "RMB"
+
+
+class ActivationStatus(enum.StrEnum):
+    """Documented values of ``Product.activation_status``."""
+
+    UNKNOWN = "unknown"
+    UNACTIVATED = "unactivated"
+    ACTIVATED = "activated"
+
+
+class PlanStatus(enum.StrEnum):
+    """Documented values of ``Product.plan_status``."""
+
+    TRIALING = "trialing"
+    SUBSCRIBING = "subscribing"
+    PURCHASED = "purchased"
+    EXPIRING = "expiring"
+    EXPIRED = "expired"
+    SWITCHING = "switching"
+
+
+@attrs.frozen
+class Order:
+    """One Yeastar order (``Order_Info`` of Query Order List). Its key is ``id``."""
+
+    id: str | None = None
+    order_no: str | None = None
+    order_status: OrderStatus | str | None = None
+    order_type: OrderType | str | None = None
+    create_time: datetime | None = None
+    currency_code: CurrencyCode | str | None = None
+    total_amount: Decimal | None = None
+    custom_reference_no: str | None = None
+    invoice_no: str | None = None
+    product_model: str | None = None
+    product_name: str | None = None
+    product_no: str | None = None
+
+
+@attrs.frozen
+class EndUserInfo:
+    """The end user a Yeastar product belongs to (``Enduser_Info``)."""
+
+    address: str | None = None
+    company_name: str | None = None
+    contact_name: str | None = None
+    email: str | None = None
+
+
+@attrs.frozen
+class ServiceInfo:
+    """A service attached to a Yeastar product (``Service_Info``)."""
+
+    service_id: str | None = None
+    service_name: str | None = None
+    service_status: str | None = None
+    quantity: str | None = None
+    service_auto_renewal: int | None = None
+    service_expire_date: datetime | None = None
+    service_period: int | None = None
+
+
+@attrs.frozen
+class Product:
+    """One Yeastar product instance (``Product_Info`` of Query Product List).
+
+    Its key is ``product_no`` (the PBX serial number). ``current_plan_expire_date``,
+    ``next_plan_expire_date`` and ``next_plan_start_date`` are documented as strings but sent as
+    epoch milliseconds; they become UTC datetimes like the other times.
+    """
+
+    product_no: str | None = None
+    activation_code: str | None = None
+    activation_status: ActivationStatus | str | None = None
+    comment: str | None = None
+    create_time: datetime | None = None
+    current_plan: str | None = None
+    current_plan_expire_date: datetime | None = None
+    customer_email: str | None = None
+    end_user_info: EndUserInfo | None = None
+    model: str | None = None
+    next_plan: str | None = None
+    next_plan_expire_date: datetime | None = None
+    next_plan_start_date: datetime | None = None
+    partner_email: str | None = None
+    plan_auto_renewal: int | None = None
+    plan_expire_date: datetime | None = None
+    plan_id: str | None = None
+    plan_name: str | None = None
+    plan_service_period: int | None = None
+    plan_status: PlanStatus | str | None = None
+    product_admin_email: str | None = None
+    quantity: str | None = None
+    referrer: str | None = None
+    service_list: list[ServiceInfo] = attrs.field(factory=list)
+    url: str | None = None
+    yeastar_id: str | None = None
+
+
+@attrs.frozen
+class SubscriptionProduct:
+    """A product line the account may subscribe to (Query Available Subscription Products).
+
+    ``product_id`` is what :meth:`YeastarPartnerClient.iter_products` takes.
+    """
+
+    product_id: int | None = None
+    name: str | None = None
+
+
+@attrs.frozen
+class PackageOrder:
+    """One CSSS data-plan order (an item of ``package_order``). Its key is ``order_code``.
+
+    ``device_id`` comes from ``device_id`` or, when that is missing, ``deviceId`` (the API sends
+    both). Quantities (``flow``, ``used_flow``, ...) and codes (``order_status``, ``buy_type``,
+    ...) are strings, as sent; their meanings are not documented.
+    """
+
+    order_code: str | None = None
+    device_id: str | None = None
+    order_status: str | None = None
+    buy_type: str | None = None
+    order_date: datetime | None = None
+    active_date: datetime | None = None
+    expire_date: datetime | None = None
+    flow: str | None = None
+    used_flow: str | None = None
+    order_used_flow: str | None = None
+    flow_use_rate: str | None = None
+    order_period: str | None = None
+    package_code: str | None = None
+    package_name: str | None = None
+    package_type: str | None = None
+    supplier_code: str | None = None
+    has_test_flow: str | None = None
+    is_flow_plus: str | None = None
+    main_iccid: str | None = None
+    refueling_package_list: list[JSONValue] = attrs.field(factory=list)
+    profile_list: list[JSONValue] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class Page(Generic[T]):
+    """One page of a paged answer.
+
+    Attributes:
+        items: the records of this page, in server order.
+        page_no: the page number (1-based) the server answered for.
+        page_size: records per page.
+        total: records on the server, as the server reported it with this page.
+        total_pages: pages needed to read every record: the larger of the server's
+            ``totalPage`` and ``ceil(total / page_size)`` (the API is known to understate
+            ``totalPage``; see ``reported_total_pages`` for the raw value).
+        reported_total_pages: ``totalPage`` / ``total_pages`` exactly as the server sent it.
+    """
+
+    items: Sequence[T]
+    page_no: int
+    page_size: int
+    total: int
+    total_pages: int
+    reported_total_pages: int | None = None
+
+    @classmethod
+    def build(
+        cls,
+        items: Sequence[T],
+        *,
+        page_no: int,
+        page_size: int,
+        total: int,
+        reported_total_pages: int | None,
+    ) -> Page[T]:
+        """A page whose ``total_pages`` is corrected to cover ``total`` records."""
+        needed = math.ceil(total / page_size) if page_size > 0 else 0
+        return cls(
+            items=items,
+            page_no=page_no,
+            page_size=page_size,
+            total=total,
+            total_pages=max(reported_total_pages or 0, needed),
+            reported_total_pages=reported_total_pages,
+        )
