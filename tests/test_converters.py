@@ -20,7 +20,7 @@ from yeastar_csss_async import (
     ServiceInfo,
 )
 from yeastar_csss_async._converters import structure_items, structure_one
-from yeastar_csss_async._yeastar_protocol import decode_json
+from yeastar_csss_async._wire import decode_json
 
 from conftest import load_seed, seed_text
 

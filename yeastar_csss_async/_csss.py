@@ -2,73 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
 from ._base import BaseClient, require_positive_int, require_text
-from ._converters import structure_items
-from ._csss_protocol import CSSS_QUERY_ORDER_PATH, build_csss_body, decode_csss_envelope
-from ._errors import APIError, AuthenticationError, Redactor, ResponseFormatError
+from ._csss_protocol import (
+    CSSS_QUERY_ORDER_PATH,
+    build_csss_body,
+    decode_csss_envelope,
+    decode_package_order_page,
+    describe_csss_error,
+)
+from ._errors import APIError, Redactor
 from ._paging import PageIterator
 from ._retry import RetryPolicy
-from ._transport import RawResponse, RequestSpec
-from ._yeastar_protocol import decode_json
+from ._transport import RequestSpec
+from ._wire import decode_json
 from .models import PackageOrder, Page
 
 __all__ = ["CSSSClient"]
-
-
-def describe_csss_error(response: RawResponse, redact: Redactor) -> APIError:
-    """The error of a non-2xx CSSS answer, with the CSSS code when the body carries one."""
-    try:
-        document = json.loads(response.body)
-    except (ValueError, UnicodeDecodeError):
-        document = None
-    cls = AuthenticationError if response.status == 401 else APIError
-    if isinstance(document, Mapping) and ("code" in document or "message" in document):
-        code = document.get("code")
-        return cls(redact(str(document.get("message") or f"HTTP {response.status}")),
-                   status=response.status, code=None if code is None else str(code))
-    snippet = " ".join(response.body[:120].decode("utf-8", "replace").split())
-    return cls(redact(f"HTTP {response.status}" + (f": {snippet}" if snippet else "")),
-               status=response.status)
-
-
-def _count(page: Mapping[str, Any], key: str) -> int | None:
-    value = page.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ResponseFormatError(f"expected a whole number >= 0, got {value!r}",
-                                  path=f"data.page.{key}")
-    return value
-
-
-def decode_package_order_page(
-    data: Mapping[str, Any], *, page_no: int, page_size: int
-) -> Page[PackageOrder]:
-    """A :class:`Page` from the ``data`` of a queryOrder answer."""
-    items = structure_items(data.get("package_order"), PackageOrder, path="data.package_order")
-    meta = data.get("page")
-    if meta is None:
-        meta = {}
-    if not isinstance(meta, Mapping):
-        raise ResponseFormatError("'page' is not an object", path="data.page")
-    total = _count(meta, "total_count")
-    if total is None:
-        raise ResponseFormatError("page has no 'total_count'", path="data.page.total_count")
-    return Page.build(
-        items,
-        page_no=_count(meta, "cur_page_no") or page_no,
-        page_size=_count(meta, "page_size") or page_size,
-        total=total,
-        reported_total_pages=_count(meta, "total_pages"),
-    )
 
 
 class CSSSClient(BaseClient):
@@ -100,7 +54,7 @@ class CSSSClient(BaseClient):
         super().__init__(
             base_url=base_url, max_concurrency=max_concurrency, retry=retry, timeout=timeout,
             session=session, user_agent=user_agent, redactor=redactor,
-            describe_error=lambda r: describe_csss_error(r, redactor),
+            describe_error=lambda r: describe_csss_error(r.status, r.body, redactor),
         )
 
     def __repr__(self) -> str:
@@ -116,7 +70,7 @@ class CSSSClient(BaseClient):
 
         response = await self._transport.send(build, label=f"POST {path}")
         if not 200 <= response.status < 300:
-            raise describe_csss_error(response, self._redactor)
+            raise describe_csss_error(response.status, response.body, self._redactor)
         document = decode_json(response.body, status=response.status)
         try:
             return decode_csss_envelope(document, status=response.status)

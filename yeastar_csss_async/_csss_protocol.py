@@ -13,7 +13,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ._errors import APIError, ResponseFormatError
+from ._converters import structure_items
+from ._errors import APIError, AuthenticationError, Redactor, ResponseFormatError
+from ._wire import body_snippet, whole_number
+from .models import PackageOrder, Page
 
 __all__ = [
     "CSSS_QUERY_ORDER_PATH",
@@ -22,6 +25,8 @@ __all__ = [
     "build_csss_body",
     "csss_sign_content",
     "decode_csss_envelope",
+    "decode_package_order_page",
+    "describe_csss_error",
     "sign_csss_body",
 ]
 
@@ -100,3 +105,40 @@ def decode_csss_envelope(document: object, *, status: int | None = 200) -> Mappi
     if not isinstance(data, Mapping):
         raise ResponseFormatError("CSSS 'data' is not an object", path="data", status=status)
     return data
+
+
+def describe_csss_error(status: int, body: bytes, redact: Redactor) -> APIError:
+    """The error of a non-2xx CSSS answer, with the CSSS code when the body carries one."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        document = None
+    cls = AuthenticationError if status == 401 else APIError
+    if isinstance(document, Mapping) and ("code" in document or "message" in document):
+        code = document.get("code")
+        return cls(redact(str(document.get("message") or f"HTTP {status}")),
+                   status=status, code=None if code is None else str(code))
+    snippet = body_snippet(body)
+    return cls(redact(f"HTTP {status}" + (f": {snippet}" if snippet else "")), status=status)
+
+
+def decode_package_order_page(
+    data: Mapping[str, Any], *, page_no: int, page_size: int
+) -> Page[PackageOrder]:
+    """A :class:`Page` from the ``data`` of a queryOrder answer."""
+    items = structure_items(data.get("package_order"), PackageOrder, path="data.package_order")
+    meta = data.get("page")
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, Mapping):
+        raise ResponseFormatError("'page' is not an object", path="data.page")
+    total = whole_number(meta, "total_count", path="data.page")
+    if total is None:
+        raise ResponseFormatError("page has no 'total_count'", path="data.page.total_count")
+    return Page.build(
+        items,
+        page_no=whole_number(meta, "cur_page_no", path="data.page") or page_no,
+        page_size=whole_number(meta, "page_size", path="data.page") or page_size,
+        total=total,
+        reported_total_pages=whole_number(meta, "total_pages", path="data.page"),
+    )

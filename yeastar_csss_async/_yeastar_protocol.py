@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any, TypeVar
 
 import attrs
 
 from ._converters import structure_items
 from ._errors import APIError, AuthenticationError, Redactor, ResponseFormatError
+from ._wire import body_snippet, decode_json, whole_number
 from .models import Page
 
 __all__ = [
@@ -20,7 +20,6 @@ __all__ = [
     "TOKEN_PATH",
     "TokenGrant",
     "credentials_form",
-    "decode_json",
     "decode_page",
     "decode_token",
     "decode_yeastar_envelope",
@@ -34,18 +33,6 @@ PRODUCT_LIST_PATH = "/product/openapi/instance_product/v1/client/instance_produc
 SUBSCRIPTION_PRODUCTS_PATH = "/pricing/openapi/purchase/v1/product_list"
 
 T = TypeVar("T")
-
-
-def decode_json(body: bytes, *, status: int | None = None) -> object:
-    """Decode a JSON body; fractional numbers become ``Decimal`` so money keeps its digits."""
-    try:
-        return json.loads(body, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
-        snippet = body[:80].decode("utf-8", "replace").strip()
-        raise ResponseFormatError(
-            f"answer is not JSON ({exc.__class__.__name__}); it starts {snippet!r}",
-            status=status,
-        ) from None
 
 
 def credentials_form(client_id: str, client_secret: str) -> dict[str, str]:
@@ -91,7 +78,7 @@ def describe_yeastar_error(status: int, body: bytes, redact: Redactor | None = N
         document = None
     if isinstance(document, Mapping):
         return _error_from(document, status, redact)
-    snippet = " ".join(body[:120].decode("utf-8", "replace").split())
+    snippet = body_snippet(body)
     if redact is not None:
         snippet = redact(snippet)
     cls = AuthenticationError if status == 401 else APIError
@@ -124,19 +111,6 @@ def decode_yeastar_envelope(
     return document["result"]
 
 
-def _count(result: Mapping[str, Any], key: str, *, required: bool) -> int | None:
-    value = result.get(key)
-    if value is None and not required:
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ResponseFormatError(
-            f"expected a whole number >= 0, got {value!r}", path=f"result.{key}"
-        )
-    return value
-
-
 def decode_page(
     result: object, item_type: type[T], *, page_no: int, page_size: int
 ) -> Page[T]:
@@ -146,16 +120,16 @@ def decode_page(
     if not isinstance(result, Mapping):
         raise ResponseFormatError("'result' is not an object", path="result")
     items = structure_items(result.get("results"), item_type, path="result.results")
-    total = _count(result, "total", required=False)
+    total = whole_number(result, "total", path="result")
     if total is None:
-        total = _count(result, "count", required=False)
+        total = whole_number(result, "count", path="result")
     if total is None:
         raise ResponseFormatError("page has neither 'total' nor 'count'", path="result.total")
-    answered_no = _count(result, "pageNo", required=False) or page_no
-    answered_size = _count(result, "pageSize", required=False) or page_size
+    answered_no = whole_number(result, "pageNo", path="result") or page_no
+    answered_size = whole_number(result, "pageSize", path="result") or page_size
     return Page.build(
         items, page_no=answered_no, page_size=answered_size, total=total,
-        reported_total_pages=_count(result, "totalPage", required=False),
+        reported_total_pages=whole_number(result, "totalPage", path="result"),
     )
 
 
