@@ -175,6 +175,25 @@ def _enum_hook(enum_cls: type[enum.StrEnum]) -> Callable[[object, object], objec
     return structure
 
 
+def _optional_scalar(tp: object) -> type[Any] | None:
+    """``X`` of ``X | None`` for the scalars we structure ourselves, else None."""
+    args = get_args(tp)
+    if len(args) == 2 and type(None) in args:
+        inner = args[0] if args[1] is type(None) else args[1]
+        if inner in (str, int, Decimal, datetime):
+            return inner  # type: ignore[no-any-return]
+    return None
+
+
+def _none_or(hook: Callable[[object, object], object]) -> Callable[[object, object], object]:
+    """Skip cattrs' per-call Optional dispatch: one closure per type, built once."""
+
+    def structure(value: object, tp: object = None) -> object:
+        return None if value is None else hook(value, tp)
+
+    return structure
+
+
 def _union_enum(tp: object) -> type[enum.StrEnum] | None:
     for arg in get_args(tp):
         if isinstance(arg, type) and issubclass(arg, enum.StrEnum):
@@ -186,15 +205,18 @@ def _union_enum(tp: object) -> type[enum.StrEnum] | None:
 
 def _make_converter(detailed: bool) -> cattrs.Converter:
     converter = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
-    converter.register_structure_hook(str, _to_str)
-    converter.register_structure_hook(int, _to_int)
-    converter.register_structure_hook(Decimal, _to_decimal)
-    converter.register_structure_hook(datetime, _epoch_ms)
-    for enum_cls in _ENUMS:
-        converter.register_structure_hook(enum_cls | str | None, _enum_hook(enum_cls))
-    converter.register_structure_hook_func(
+    scalars: dict[type[Any], Callable[[object, object], object]] = {
+        str: _to_str, int: _to_int, Decimal: _to_decimal, datetime: _epoch_ms,
+    }
+    for scalar, scalar_hook in scalars.items():
+        converter.register_structure_hook(scalar, scalar_hook)
+    converter.register_structure_hook_factory(
         lambda tp: _union_enum(tp) is not None,
-        lambda value, tp: _enum_hook(_union_enum(tp))(value, tp),  # type: ignore[arg-type]
+        lambda tp: _enum_hook(_union_enum(tp)),  # type: ignore[arg-type]
+    )
+    converter.register_structure_hook_factory(
+        lambda tp: _optional_scalar(tp) is not None,
+        lambda tp: _none_or(scalars[_optional_scalar(tp)]),  # type: ignore[index]
     )
     for cls in _MODELS:
         overrides: dict[str, Any] = {}
