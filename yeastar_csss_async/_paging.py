@@ -356,7 +356,13 @@ class _Fetcher(Generic[T]):
             task.add_done_callback(self._on_done)
 
     async def _fetch_page(self, page_no: int) -> tuple[int, Page[T]]:
-        return page_no, await self.fetch(page_no)
+        try:
+            return page_no, await self.fetch(page_no)
+        except Exception as error:
+            # Stop the siblings now, inside this task: the slot this fetch just released may
+            # already have woken a queued fetch, which must not get to send its request.
+            self._fail_fast(error)
+            raise
 
     def _on_done(self, task: asyncio.Future[tuple[int, Page[T]]]) -> None:
         slot = self.tasks.pop(task)
@@ -364,11 +370,7 @@ class _Fetcher(Generic[T]):
             return
         error = task.exception()
         if error is not None:
-            if self.error is None and not self.closed:
-                self.error = error
-                for other in list(self.tasks):
-                    other.cancel()
-            self._wake()
+            self._fail_fast(error)
             return
         if self.closed:
             return
@@ -381,6 +383,16 @@ class _Fetcher(Generic[T]):
         else:
             self.ready.append(page)
         self._fill()
+        self._wake()
+
+    def _fail_fast(self, error: BaseException) -> None:
+        """The first error wins: keep it for the consumer, cancel every other fetch."""
+        if self.error is None and not self.closed:
+            self.error = error
+            current = asyncio.current_task()
+            for other in list(self.tasks):
+                if other is not current:
+                    other.cancel()
         self._wake()
 
     def _finish(self) -> None:
