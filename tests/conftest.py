@@ -12,6 +12,7 @@ supports aiohttp 3.14.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
@@ -138,3 +139,14 @@ def debug_log() -> Iterator[ListHandler]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
+
+
+def client_side_tasks() -> set[asyncio.Task[object]]:
+    """Tasks of this loop other than the current one and the sandbox server's own handlers
+    (which share the loop in end-to-end tests)."""
+    current = asyncio.current_task()
+    return {
+        task for task in asyncio.all_tasks()
+        if task is not current
+        and not task.get_coro().__qualname__.startswith(("RequestHandler.", "Server."))  # type: ignore[union-attr]
+    }

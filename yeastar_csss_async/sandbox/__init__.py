@@ -1,0 +1,55 @@
+"""An embedded, simulated Yeastar Partner Portal and Linksfield CSSS API on loopback.
+
+It lets newcomers and tests run the real clients with no account::
+
+    async with Sandbox(SandboxConfig(orders=1000, latency=0.05)) as sandbox:
+        async with YeastarPartnerClient(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
+                                        base_url=sandbox.base_url) as client:
+            ...
+
+It answers like the two services as documented (token grants with real expiry, Bearer checks,
+paged envelopes, productId validation, CSSS sign and timestamp checks with CSSS error codes),
+from a deterministic dataset, and can add latency and transient faults (5xx, 429 with
+Retry-After, dropped connections). The credentials are fixed and public: they open nothing
+but the sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from ._app import (
+    SANDBOX_ACCESS_CODE,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_SECRET,
+    Sandbox,
+    SandboxConfig,
+    SandboxStats,
+)
+from ._data import PRODUCT_LINES, SandboxData
+
+__all__ = [
+    "PRODUCT_LINES",
+    "SANDBOX_ACCESS_CODE",
+    "SANDBOX_CLIENT_ID",
+    "SANDBOX_CLIENT_SECRET",
+    "SANDBOX_SECRET",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxData",
+    "SandboxStats",
+    "run_sandbox",
+]
+
+
+async def run_sandbox(
+    config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0,
+    on_ready: Callable[[Sandbox], None] | None = None,
+) -> None:
+    """Serve the sandbox until cancelled; ``on_ready`` is called once it listens."""
+    async with Sandbox(config, host=host, port=port) as sandbox:
+        if on_ready is not None:
+            on_ready(sandbox)
+        await asyncio.Event().wait()

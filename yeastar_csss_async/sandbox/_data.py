@@ -1,0 +1,232 @@
+"""The sandbox's dataset: deterministic, realistic records shaped like the seed examples."""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, overload
+
+Record = dict[str, Any]
+
+PRODUCT_LINES: dict[int, str] = {
+    9: "Linkus Cloud Service",
+    11: "P-Series Plan for Appliance Edition",
+    12: "Software PBX (PSE Self-hosted)",
+    13: "Cloud PBX (PCE Instance)",
+    14: "P-Series Turnkey Package",
+    15: "Remote Management",
+}
+ORDER_STATUSES = ("succeed", "failed", "pending", "invalid", "cancelled", "refunded",
+                  "confirmed", "unconfirmed")
+ORDER_TYPES = ("online", "offline", "special_offer", "")
+PLAN_STATUSES = ("trialing", "subscribing", "purchased", "expiring", "expired", "switching")
+COMPANIES = ("PCE Customer Test Company", "Müller GmbH", "北京云通信有限公司", "Société Générale",
+             "Acme Ltd", "São Paulo Telecom")
+PACKAGE_NAMES = ("亚洲12国/地区产品二 30m/月", "Europe 1GB / month", "中国20M不限速月套餐",
+                 "Global 500MB / 7 days")
+_EPOCH_MS = 1_680_000_000_000  # spring 2023, like the seed examples
+_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
+
+
+def _rng(seed: int, kind: str, index: int) -> random.Random:
+    return random.Random(f"{seed}:{kind}:{index}")
+
+
+def _code(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice(_LETTERS) for _ in range(n))
+
+
+def make_order(seed: int, index: int) -> Record:
+    """Order number ``index`` (0 = oldest); ids and times grow with the index."""
+    rng = _rng(seed, "order", index)
+    line = rng.choice(list(PRODUCT_LINES))
+    return {
+        "createTime": _EPOCH_MS + index * 60_000 + rng.randrange(60_000),
+        "currencyCode": rng.choice(("USD", "USD", "USD", "RMB")),
+        "customReferenceNo": rng.choice(("", "", str(rng.randrange(100000, 999999)))),
+        "id": str(1_000_000 + index),
+        "invoiceNo": rng.choice(("", f"MH{rng.randrange(10**18, 10**19)}")),
+        "orderNo": f"{_code(rng, 2)}{rng.randrange(10**18, 10**19)}",
+        "orderStatus": rng.choice(ORDER_STATUSES),
+        "orderType": rng.choice(ORDER_TYPES),
+        "productModel": rng.choice(("", "", "S20", "P550", "P560")),
+        "productName": PRODUCT_LINES[line],
+        "productNo": f"36{rng.randrange(10**9, 10**10)}{_code(rng, 4)}",
+        "totalAmount": Decimal(rng.randrange(1000, 200000)).scaleb(-2),  # 2 places kept
+    }
+
+
+def make_product(seed: int, line: int, index: int) -> Record:
+    """Product number ``index`` of product line ``line``; productNo is unique across lines."""
+    rng = _rng(seed, f"product{line}", index)
+    switching = rng.random() < 0.2
+    expire = _EPOCH_MS + rng.randrange(10**10, 10**11)
+    record: Record = {
+        "activationCode": "-".join(_code(rng, 4) for _ in range(5)),
+        "activationStatus": rng.choice(("unknown", "unactivated", "activated", "activated")),
+        "comment": rng.choice(("", "", "VIP customer", "测试")),
+        "createTime": rng.choice((None, _EPOCH_MS + rng.randrange(10**10))),
+        "currentPlan": "Ultimate Plan" if switching else "",
+        "currentPlanExpireDate": expire if switching else None,
+        "customerEmail": rng.choice(("", f"customer{index}@example.com")),
+        "endUserInfo": None if rng.random() < 0.3 else {
+            "address": rng.choice(("Customer Address.", "Hauptstraße 5, Berlin", "")),
+            "companyName": rng.choice(COMPANIES),
+            "contactName": rng.choice(("PCE Customer Test", "Zoë Brontë", "王小明")),
+            "email": f"user{index}@example.com",
+        },
+        "model": rng.choice(("", "", "P550")),
+        "nextPlan": "Enterprise Plan" if switching else "",
+        "nextPlanExpireDate": expire + 31_536_000_000 if switching else None,
+        "nextPlanStartDate": expire + 1000 if switching else None,
+        "partnerEmail": "partner@example.com",
+        "planAutoRenewal": rng.randrange(2),
+        "planExpireDate": expire,
+        "planId": str(3_048_572_026_291_630_080 + rng.randrange(5)),
+        "planName": rng.choice(("Ultimate Plan", "Enterprise Plan", "Standard Plan")),
+        "planStatus": "switching" if switching else rng.choice(PLAN_STATUSES[:5]),
+        "productAdminEmail": f"admin{index}@example.com",
+        "productNo": f"{line:02d}58B{rng.randrange(10**7, 10**8)}{index:05d}",
+        "quantity": str(rng.choice((5, 10, 20, 50))),
+        "referrer": "",
+        "serviceList": [
+            {
+                "quantity": str(rng.choice((10, 100))),
+                "serviceAutoRenewal": rng.randrange(2),
+                "serviceExpireDate": _EPOCH_MS + rng.randrange(10**10),
+                "serviceId": str(3_048_573_759_449_317_376 + n),
+                "serviceName": rng.choice(("Recording Minutes", "Call Center", "WhatsApp")),
+                "serviceStatus": rng.choice(("subscribing", "trialing", "switching")),
+            }
+            for n in range(rng.randrange(4))
+        ],
+        "url": f"pbx{index}.example.yeastarcloud.com",
+        "yeastarId": f"owner{index}@example.com",
+    }
+    if line == 12:
+        record["planServicePeriod"] = rng.choice((1, 12))
+    if rng.random() < 0.1:
+        del record["activationCode"]  # like the second seed item
+    return record
+
+
+def _csss_date(moment: datetime) -> str:
+    return moment.strftime("%Y%m%d%H%M%S")
+
+
+def make_package_order(seed: int, index: int) -> Record:
+    """Package order number ``index``: the 22 keys of a seed 001 item."""
+    rng = _rng(seed, "package", index)
+    ordered = datetime(2019, 3, 2, 17, 27, 19) + timedelta(minutes=97 * index)
+    active = rng.random() < 0.6
+    device = f"8986001201811122{rng.randrange(10**4):04d}"
+    return {
+        "buyType": rng.choice(("1", "2")),
+        "expireDate": _csss_date(ordered + timedelta(days=30)) if active else "",
+        "flow": rng.choice(("30", "500", "1024")),
+        "orderCode": f"L{ordered:%Y%m%d}{index:010d}",
+        "orderStatus": rng.choice(("0", "1", "1", "3")),
+        "orderDate": _csss_date(ordered),
+        "orderPeriod": rng.choice(("1", "3", "12")),
+        "packageCode": f"PACKAGE2018042800000{rng.randrange(10)}",
+        "packageName": rng.choice(PACKAGE_NAMES),
+        "packageType": rng.choice(("0", "1", "2", "3", "4", "5")),
+        "usedFlow": str(rng.randrange(30)),
+        "flowUseRate": None,
+        "orderUsedFlow": str(rng.randrange(30)),
+        "supplierCode": None,
+        "refuelingPackageList": [],
+        "hasTestFlow": rng.choice(("0", "1")),
+        "profileList": None,
+        "isFlowPlus": None,
+        "deviceId": device,
+        "device_id": device,
+        "activeDate": _csss_date(ordered + timedelta(hours=1)) if active else "",
+        "main_iccid": None,
+    }
+
+
+class GeneratedList(Sequence[Record]):
+    """A read-only list whose item ``i`` is computed on demand (no memory per record)."""
+
+    def __init__(self, size: int, make: Callable[[int], Record]) -> None:
+        self._size = size
+        self._make = make
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Record]: ...
+    def __getitem__(self, index: int | slice) -> Record | list[Record]:
+        if isinstance(index, slice):
+            return [self._make(i) for i in range(*index.indices(self._size))]
+        if not -self._size <= index < self._size:
+            raise IndexError(index)
+        return self._make(index % self._size)
+
+    def __iter__(self) -> Iterator[Record]:
+        return (self._make(i) for i in range(self._size))
+
+
+class SandboxData:
+    """The records the sandbox serves. Orders are newest first, like the portal's list.
+
+    With ``generated=True`` the lists are computed from their index on demand (for totals in
+    the millions) and cannot be changed.
+    """
+
+    def __init__(self, *, seed: int, orders: int, products_per_line: int,
+                 package_orders: int, generated: bool) -> None:
+        self.seed = seed
+        self.generated = generated
+        newest = orders - 1
+        self.orders: Sequence[Record]
+        self.package_orders: Sequence[Record]
+        self.products: dict[int, Sequence[Record]]
+        if generated:
+            self.orders = GeneratedList(orders, lambda i: make_order(seed, newest - i))
+            self.package_orders = GeneratedList(package_orders,
+                                                lambda i: make_package_order(seed, i))
+            self.products = {line: GeneratedList(products_per_line,
+                                                 functools.partial(make_product, seed, line))
+                             for line in PRODUCT_LINES}
+        else:
+            self.orders = [make_order(seed, newest - i) for i in range(orders)]
+            self.package_orders = [make_package_order(seed, i) for i in range(package_orders)]
+            self.products = {line: [make_product(seed, line, i) for i in range(products_per_line)]
+                             for line in PRODUCT_LINES}
+        self._next_order = orders
+        self.subscription_products: list[Record] = [
+            {"name": name, "productId": line} for line, name in PRODUCT_LINES.items()
+        ]
+
+    def _orders_list(self) -> list[Record]:
+        if not isinstance(self.orders, list):
+            raise RuntimeError("generated sandbox data cannot be changed")
+        return self.orders
+
+    def new_order(self) -> Record:
+        """A fresh order, newer than all, not yet inserted."""
+        order = make_order(self.seed, self._next_order)
+        self._next_order += 1
+        return order
+
+    def insert_orders_at_head(self, n: int) -> list[Record]:
+        """Add ``n`` new orders at the head of the list (as new orders arrive)."""
+        orders = self._orders_list()
+        added = [self.new_order() for _ in range(n)]
+        orders[:0] = reversed(added)
+        return added
+
+    def remove_orders_at_head(self, n: int) -> list[Record]:
+        """Remove the ``n`` newest orders."""
+        orders = self._orders_list()
+        removed = orders[:n]
+        del orders[:n]
+        return removed
