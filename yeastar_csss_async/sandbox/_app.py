@@ -214,6 +214,8 @@ class Sandbox:
                 if denied is not None:
                     return denied
             return await handler(request)
+        except ConnectionResetError:  # the client went away mid-request: nothing to answer
+            return web.Response(status=499)
         finally:
             if business:
                 stats.in_flight -= 1

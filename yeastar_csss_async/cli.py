@@ -1,0 +1,288 @@
+"""The ``yeastar-csss`` command: bulk exports, and the sandbox to try them on.
+
+::
+
+    yeastar-csss export orders --sandbox --output orders.jsonl
+    yeastar-csss export products --product-id 13 --format csv --output products.csv
+    yeastar-csss export package-orders --order-status 1 --output -
+    yeastar-csss sandbox --port 8080
+
+Exit codes: 0 done; 1 API or transport error; 2 usage or configuration; 130 interrupted
+(143 on SIGTERM). Credentials come from ``YEASTAR_CLIENT_ID``/``YEASTAR_CLIENT_SECRET`` and
+``CSSS_ACCESS_CODE``/``CSSS_SECRET``, or from the embedded sandbox with ``--sandbox``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from . import (
+    CSSSClient,
+    PackageOrder,
+    Product,
+    YeastarCSSSError,
+    YeastarPartnerClient,
+    __version__,
+)
+from ._base import BaseClient
+from ._export import Progress, RecordWriter, atomic_output, drain, utf8_stdout
+from ._paging import PageIterator
+from .models import Order
+from .sandbox import (
+    SANDBOX_ACCESS_CODE,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_SECRET,
+    Sandbox,
+    SandboxConfig,
+    run_sandbox,
+)
+
+__all__ = ["main"]
+
+MODELS: dict[str, type[Any]] = {"orders": Order, "products": Product,
+                                "package-orders": PackageOrder}
+
+
+class UsageError(Exception):
+    """A configuration problem: one line to stderr, exit 2."""
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (kept separate so tests and docs can read it)."""
+    parser = argparse.ArgumentParser(prog="yeastar-csss", description=__doc__.split("::")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    export = commands.add_parser("export", help="export every record of a list")
+    export.add_argument("kind", choices=sorted(MODELS), help="what to export")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--output", "-o", default="-", help="file to write, or - for stdout")
+    export.add_argument("--page-size", type=_positive, default=None,
+                        help="records per page (default 100; CSSS 50)")
+    export.add_argument("--concurrency", type=_positive, default=8,
+                        help="requests in flight at most (default 8)")
+    export.add_argument("--base-url", default=None, help="API base URL (default: the vendor's)")
+    export.add_argument("--product-id", type=_positive, action="append", default=None,
+                        help="products: a product line id, repeatable (default: every line)")
+    export.add_argument("--unordered", action="store_true",
+                        help="write records as pages land, not in page order")
+    for name in ("device-id", "order-id", "order-status", "order-type"):
+        export.add_argument(f"--{name}", default=None, help="package-orders filter")
+    export.add_argument("--quiet", "-q", action="store_true", help="no progress, no summary")
+    export.add_argument("--sandbox", action="store_true",
+                        help="export from the embedded sandbox (no credentials needed)")
+    sizes = export.add_argument_group("sandbox (with --sandbox)")
+    sizes.add_argument("--sandbox-size", type=_positive, default=None,
+                       help="records in the exported sandbox list")
+    sizes.add_argument("--sandbox-latency", type=float, default=0.0,
+                       help="seconds added to every sandbox request")
+    sizes.add_argument("--sandbox-fault-rate", type=float, default=0.0,
+                       help="share of sandbox requests that fail transiently")
+
+    sandbox = commands.add_parser("sandbox", help="serve the sandbox until Ctrl-C")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8080)
+    sandbox.add_argument("--latency", type=float, default=0.0)
+    sandbox.add_argument("--fault-rate", type=float, default=0.0)
+    defaults = SandboxConfig()
+    sandbox.add_argument("--orders", type=_positive, default=defaults.orders)
+    sandbox.add_argument("--products-per-line", type=_positive,
+                         default=defaults.products_per_line)
+    sandbox.add_argument("--package-orders", type=_positive,
+                         default=defaults.package_orders)
+    return parser
+
+
+def _env(*names: str) -> list[str]:
+    values = [os.environ.get(name, "").strip() for name in names]
+    missing = [name for name, value in zip(names, values, strict=True) if not value]
+    if missing:
+        raise UsageError(f"set {' and '.join(missing)} (or use --sandbox)")
+    return values
+
+
+def _make_client(args: argparse.Namespace, base_url: str | None) -> BaseClient:
+    options: dict[str, Any] = {"max_concurrency": args.concurrency}
+    url = base_url or args.base_url
+    if url:
+        options["base_url"] = url
+    if args.kind == "package-orders":
+        if args.sandbox:
+            return CSSSClient(SANDBOX_ACCESS_CODE, SANDBOX_SECRET, **options)
+        access_code, secret = _env("CSSS_ACCESS_CODE", "CSSS_SECRET")
+        return CSSSClient(access_code, secret, **options)
+    if args.sandbox:
+        return YeastarPartnerClient(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, **options)
+    client_id, client_secret = _env("YEASTAR_CLIENT_ID", "YEASTAR_CLIENT_SECRET")
+    return YeastarPartnerClient(client_id, client_secret, **options)
+
+
+async def _records(client: BaseClient, args: argparse.Namespace,
+                   progress: _Counters) -> AsyncIterator[Any]:
+    ordered = not args.unordered
+    if isinstance(client, CSSSClient):
+        package_orders = client.iter_package_orders(
+            page_size=args.page_size or 50, ordered=ordered, device_id=args.device_id,
+            order_id=args.order_id, order_status=args.order_status,
+            order_type=args.order_type)
+        async with package_orders:
+            progress.attach(package_orders)
+            async for record in package_orders:
+                yield record
+        return
+    assert isinstance(client, YeastarPartnerClient)
+    page_size = args.page_size or 100
+    iterators: list[PageIterator[Any]]
+    if args.kind == "orders":
+        iterators = [client.iter_orders(page_size=page_size, ordered=ordered)]
+    else:
+        lines = args.product_id or [line.product_id for line in
+                                    await client.list_subscription_products()
+                                    if line.product_id is not None]
+        iterators = [client.iter_products(line, page_size=page_size, ordered=ordered)
+                     for line in lines]
+    for iterator in iterators:
+        async with iterator:
+            progress.attach(iterator)
+            async for record in iterator:
+                yield record
+
+
+class _Counters:
+    """Pages and totals of the iterators of one export, for the progress line."""
+
+    def __init__(self) -> None:
+        self._done_pages = 0
+        self._current: Any = None
+
+    def attach(self, iterator: Any) -> None:
+        if self._current is not None:
+            self._done_pages += self._current.pages_read
+        self._current = iterator
+
+    @property
+    def pages(self) -> int:
+        current = self._current.pages_read if self._current is not None else 0
+        return self._done_pages + current
+
+    @property
+    def total(self) -> int | None:
+        return self._current.total if self._current is not None else None
+
+
+async def _export(args: argparse.Namespace) -> int:
+    if args.kind != "products" and args.product_id:
+        raise UsageError("--product-id applies to products only")
+    async with contextlib.AsyncExitStack() as stack:
+        base_url = None
+        if args.sandbox:
+            kind_size = {"orders": "orders", "products": "products_per_line",
+                         "package-orders": "package_orders"}[args.kind]
+            config = SandboxConfig(latency=args.sandbox_latency,
+                                   fault_rate=args.sandbox_fault_rate)
+            if args.sandbox_size:
+                setattr(config, kind_size, args.sandbox_size)
+            base_url = (await stack.enter_async_context(Sandbox(config))).base_url
+        client = await stack.enter_async_context(_make_client(args, base_url))
+        counters = _Counters()
+        show = not args.quiet and sys.stderr.isatty()
+        progress = Progress(sys.stderr if show else None, args.kind)
+        started = time.monotonic()
+        if args.output == "-":
+            utf8_stdout()
+        with atomic_output(args.output) as stream:
+            writer = RecordWriter(stream, MODELS[args.kind], args.format)
+            count = await drain(_records(client, args, counters), writer,
+                                lambda n: progress.tick(n, counters.pages, counters.total))
+        progress.done()
+        if not args.quiet:
+            print(f"{args.kind}: {count:,} records, {counters.pages:,} pages, "
+                  f"{client.stats.retries} retries, {time.monotonic() - started:.2f}s"
+                  + ("" if args.output == "-" else f" -> {args.output}"), file=sys.stderr)
+    return 0
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    config = SandboxConfig(latency=args.latency, fault_rate=args.fault_rate,
+                           orders=args.orders, products_per_line=args.products_per_line,
+                           package_orders=args.package_orders)
+
+    def ready(sandbox: Sandbox) -> None:
+        print(f"sandbox serving on {sandbox.base_url} (Ctrl-C stops it)\n"
+              f"  export YEASTAR_CLIENT_ID={SANDBOX_CLIENT_ID} "
+              f"YEASTAR_CLIENT_SECRET={SANDBOX_CLIENT_SECRET}\n"
+              f"  export CSSS_ACCESS_CODE={SANDBOX_ACCESS_CODE} CSSS_SECRET={SANDBOX_SECRET}\n"
+              f"  yeastar-csss export orders --base-url {sandbox.base_url}", flush=True)
+
+    await run_sandbox(config, host=args.host, port=args.port, on_ready=ready)
+    return 0
+
+
+async def _run(args: argparse.Namespace) -> int:
+    main_task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    terminated: list[bool] = []
+
+    def on_sigterm() -> None:
+        terminated.append(True)
+        if main_task is not None:
+            main_task.cancel()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    try:
+        return await (_export(args) if args.command == "export" else _serve(args))
+    except asyncio.CancelledError:
+        if terminated:
+            return 143
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return its exit code (the console script exits with it)."""
+    args = build_parser().parse_args(argv)
+    try:
+        code = asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    except UsageError as error:
+        print(f"yeastar-csss: {error}", file=sys.stderr)
+        code = 2
+    except YeastarCSSSError as error:
+        details = [f"{key}={value}" for key, value in (
+            ("status", getattr(error, "status", None)), ("code", getattr(error, "code", None)),
+            ("request_id", getattr(error, "request_id", None))) if value is not None]
+        suffix = f" ({', '.join(details)})" if details else ""
+        print(f"error: {type(error).__name__}: {getattr(error, 'message', error)}{suffix}",
+              file=sys.stderr)
+        code = 1
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
+    except OSError as error:
+        print(f"yeastar-csss: {error}", file=sys.stderr)
+        code = 2
+    if code == 143:
+        print("terminated", file=sys.stderr)
+    return code
+
+
