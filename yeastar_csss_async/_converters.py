@@ -118,6 +118,8 @@ _MS_MIN, _MS_MAX = -62135596800000, 253402300799999  # years 1 .. 9999
 
 def _epoch_ms(value: object, _: object = None) -> datetime | None:
     """Epoch milliseconds (number or numeric string) -> aware UTC datetime; ``""`` -> None."""
+    if value.__class__ is int and _MS_MIN <= value <= _MS_MAX:
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
     if value is None or value == "":
         return None
     if isinstance(value, str):
@@ -185,13 +187,32 @@ def _optional_scalar(tp: object) -> type[Any] | None:
     return None
 
 
-def _none_or(hook: Callable[[object, object], object]) -> Callable[[object, object], object]:
-    """Skip cattrs' per-call Optional dispatch: one closure per type, built once."""
+# One flat function per optional scalar, with the type the API normally sends checked first:
+# these run for every field of every record (cattrs' own Optional handling dispatches per call).
 
-    def structure(value: object, tp: object = None) -> object:
-        return None if value is None else hook(value, tp)
+def _opt_str(value: object, _: object = None) -> str | None:
+    if value is None or value.__class__ is str:
+        return value
+    return _to_str(value)
 
-    return structure
+
+def _opt_int(value: object, _: object = None) -> int | None:
+    if value is None or value.__class__ is int:
+        return value
+    return _to_int(value)
+
+
+def _opt_decimal(value: object, _: object = None) -> Decimal | None:
+    if value is None:
+        return None
+    if value.__class__ is Decimal and value.is_finite():
+        return value
+    return _to_decimal(value)
+
+
+_OPTIONAL_HOOKS: dict[type[Any], Callable[[object, object], object]] = {
+    str: _opt_str, int: _opt_int, Decimal: _opt_decimal, datetime: _epoch_ms,
+}
 
 
 def _union_enum(tp: object) -> type[enum.StrEnum] | None:
@@ -205,10 +226,8 @@ def _union_enum(tp: object) -> type[enum.StrEnum] | None:
 
 def _make_converter(detailed: bool) -> cattrs.Converter:
     converter = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
-    scalars: dict[type[Any], Callable[[object, object], object]] = {
-        str: _to_str, int: _to_int, Decimal: _to_decimal, datetime: _epoch_ms,
-    }
-    for scalar, scalar_hook in scalars.items():
+    for scalar, scalar_hook in ((str, _to_str), (int, _to_int), (Decimal, _to_decimal),
+                                (datetime, _epoch_ms)):
         converter.register_structure_hook(scalar, scalar_hook)
     converter.register_structure_hook_factory(
         lambda tp: _union_enum(tp) is not None,
@@ -216,7 +235,7 @@ def _make_converter(detailed: bool) -> cattrs.Converter:
     )
     converter.register_structure_hook_factory(
         lambda tp: _optional_scalar(tp) is not None,
-        lambda tp: _none_or(scalars[_optional_scalar(tp)]),  # type: ignore[index]
+        lambda tp: _OPTIONAL_HOOKS[_optional_scalar(tp)],  # type: ignore[index]
     )
     for cls in _MODELS:
         overrides: dict[str, Any] = {}
