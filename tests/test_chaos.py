@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from aiohttp import web
-from conftest import client_side_tasks
 
 from yeastar_csss_async import RetryPolicy, YeastarPartnerClient
 from yeastar_csss_async.sandbox import (
@@ -14,6 +13,8 @@ from yeastar_csss_async.sandbox import (
     Sandbox,
     SandboxConfig,
 )
+
+from conftest import client_side_tasks
 
 TOTAL = 100_000
 

@@ -15,6 +15,7 @@ from yeastar_csss_async import (
     APIError,
     AuthenticationError,
     Order,
+    ResponseFormatError,
     RetryPolicy,
     YeastarPartnerClient,
 )
@@ -27,6 +28,7 @@ from yeastar_csss_async.sandbox import (
 
 from conftest import FAST_RETRY, ListHandler, client_side_tasks
 
+ORDER_PATH = "/order/openapi/order/v1/page"
 Intercept = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
 
 
@@ -304,3 +306,57 @@ async def test_a_request_slower_than_the_timeout_is_a_transport_error(sandbox: S
         sandbox.config.latency = 0.5
         with pytest.raises(TransportError, match="timed out after 2 attempt"):
             await client.get_orders_page()
+
+
+@pytest.mark.parametrize("lie", [{"totalPage": 10**9}, {"total": 10**12, "count": 10**12}])
+async def test_an_endless_or_absurd_plan_ends_at_the_first_empty_page(
+    sandbox: Sandbox, lie: dict[str, int],
+) -> None:
+    """A server that overstates its size wildly: the export ends, bounded, with every order."""
+
+    async def overstate(request: web.Request) -> web.StreamResponse | None:
+        if not request.path.startswith("/order"):
+            return None
+        page_no, size = page_of(request), int(request.query.get("pageSize", "25"))
+        records = sandbox.data.orders[(page_no - 1) * size:page_no * size]
+        return web.json_response({"code": "success", "detailMessage": "", "requestId": "e" * 32,
+                                  "status": 200, "result": {
+                                      "count": 500, "total": 500, "totalPage": 5,
+                                      "pageNo": page_no, "pageSize": size,
+                                      "results": [{"id": r["id"]} for r in records], **lie}})
+
+    sandbox.intercept = overstate
+    async with make_client(sandbox, max_concurrency=8) as client:
+        ids = [o.id async for o in client.iter_orders(page_size=100)]
+    assert ids == [o["id"] for o in sandbox.data.orders]
+    assert sandbox.stats.by_path[ORDER_PATH] <= 6 + 2 * 8  # past the end: one window at most
+
+
+async def test_a_200_with_an_error_code_is_an_api_error_not_retried(sandbox: Sandbox) -> None:
+    async def refuse(request: web.Request) -> web.StreamResponse | None:
+        if request.path.startswith("/order"):
+            return web.json_response({"code": "permission_denied", "detailMessage": "no",
+                                      "requestId": "d" * 32, "result": None, "status": 403})
+        return None
+
+    sandbox.intercept = refuse
+    async with make_client(sandbox) as client:
+        with pytest.raises(APIError) as caught:
+            await client.get_orders_page()
+    assert (caught.value.code, caught.value.status) == ("permission_denied", 403)
+    assert sandbox.stats.by_path[ORDER_PATH] == 1
+
+
+async def test_truncated_json_is_a_format_error_never_a_hang(
+    sandbox: Sandbox,
+) -> None:
+    async def truncate(request: web.Request) -> web.StreamResponse | None:
+        if request.path.startswith("/order"):
+            return web.Response(body=b'{"code":"success","result":{"results":[{"id"',
+                                content_type="application/json")
+        return None
+
+    sandbox.intercept = truncate
+    async with make_client(sandbox) as client:
+        with pytest.raises(ResponseFormatError):
+            await asyncio.wait_for(client.get_orders_page(), timeout=10)
