@@ -399,3 +399,18 @@ async def test_no_secret_or_token_in_reprs_errors_or_debug_logs(
     for secret in (SECRET, CSSS_SECRET, access, refresh, access + "2", refresh + "2"):
         for text in texts:
             assert secret not in text
+
+
+async def test_csss_error_text_never_shows_the_secret_even_when_echoed(
+    mocked: aioresponses,
+) -> None:
+    mocked.post(f"{CSSS_BASE}/package/queryOrder",
+                payload={"code": "1002", "success": False, "data": None,
+                         "message": f"sign error: expected secret {CSSS_SECRET}"})
+    async with CSSSClient("P000270", CSSS_SECRET, base_url=CSSS_BASE) as c:
+        with pytest.raises(APIError) as caught:
+            await c.get_package_orders_page()
+    assert caught.value.code == "1002"
+    assert CSSS_SECRET not in str(caught.value)
+    assert CSSS_SECRET not in caught.value.message
+    assert CSSS_SECRET not in repr(caught.value)

@@ -15,7 +15,7 @@ from ._csss_protocol import (
     decode_package_order_page,
     describe_csss_error,
 )
-from ._errors import APIError, Redactor
+from ._errors import Redactor
 from ._paging import PageIterator
 from ._retry import RetryPolicy
 from ._transport import RequestSpec
@@ -72,11 +72,7 @@ class CSSSClient(BaseClient):
         if not 200 <= response.status < 300:
             raise describe_csss_error(response.status, response.body, self._redactor)
         document = decode_json(response.body, status=response.status)
-        try:
-            return decode_csss_envelope(document, status=response.status)
-        except APIError as error:
-            error.message = self._redactor(error.message)
-            raise
+        return decode_csss_envelope(document, status=response.status, redact=self._redactor)
 
     async def get_package_orders_page(
         self,

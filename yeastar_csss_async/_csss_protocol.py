@@ -78,7 +78,9 @@ def build_csss_body(
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def decode_csss_envelope(document: object, *, status: int | None = 200) -> Mapping[str, Any]:
+def decode_csss_envelope(
+    document: object, *, status: int | None = 200, redact: Redactor | None = None,
+) -> Mapping[str, Any]:
     """Check a decoded CSSS answer and return its ``data`` object.
 
     Success is ``success`` true and ``code == "0000"``; anything else raises
@@ -96,11 +98,9 @@ def decode_csss_envelope(document: object, *, status: int | None = 200) -> Mappi
             raise ResponseFormatError(
                 "CSSS answer has neither 'code' nor 'success'", status=status
             )
-        raise APIError(
-            str(message) if message not in (None, "") else "CSSS request failed",
-            status=status,
-            code=code_text,
-        )
+        text = str(message) if message not in (None, "") else "CSSS request failed"
+        raise APIError(redact(text) if redact is not None else text, status=status,
+                       code=code_text)
     data = document.get("data")
     if not isinstance(data, Mapping):
         raise ResponseFormatError("CSSS 'data' is not an object", path="data", status=status)

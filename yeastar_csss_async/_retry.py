@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -75,8 +74,3 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if seconds != seconds:  # NaN
         return None
     return max(0.0, seconds)
-
-
-def monotonic() -> float:
-    """The clock used for token expiry (kept here so tests can reason about one clock)."""
-    return time.monotonic()

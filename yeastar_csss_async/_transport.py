@@ -87,11 +87,6 @@ class PauseGate:
         """Hold every request of the client for ``seconds`` from now (never shortens a pause)."""
         self._until = max(self._until, time.monotonic() + seconds)
 
-    @property
-    def remaining(self) -> float:
-        """Seconds the client is still paused for (0 when it is not)."""
-        return max(0.0, self._until - time.monotonic())
-
     async def wait(self) -> None:
         """Return at once when not paused; otherwise sleep until the pause is over."""
         # A loop, not an Event: another 429 may extend the pause while we sleep.
