@@ -232,3 +232,12 @@ def test_the_wire_json_is_compact_utf8() -> None:
     assert _money_json({"a": Decimal("130.00"), "b": "中"}) == \
         json.dumps({"a": 0, "b": "中"}, ensure_ascii=False,
                    separators=(",", ":")).replace("0", "130.00").encode()
+
+
+async def test_serve_yields_the_base_url(http: aiohttp.ClientSession) -> None:
+    from yeastar_csss_async.sandbox import serve
+
+    async with serve(SandboxConfig(orders=3)) as base_url:
+        assert base_url.startswith("http://127.0.0.1:")
+        async with http.get(base_url + "/pricing/openapi/purchase/v1/product_list") as r:
+            assert r.status == 401  # alive, and asks for a token

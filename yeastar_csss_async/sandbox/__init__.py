@@ -17,7 +17,8 @@ but the sandbox.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
 from ._app import (
     SANDBOX_ACCESS_CODE,
@@ -41,7 +42,20 @@ __all__ = [
     "SandboxData",
     "SandboxStats",
     "run_sandbox",
+    "serve",
 ]
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0,
+) -> AsyncIterator[str]:
+    """``async with serve() as base_url:`` — the sandbox for as long as the block runs.
+
+    Use :class:`Sandbox` instead when a test needs its stats, data or hooks.
+    """
+    async with Sandbox(config, host=host, port=port) as sandbox:
+        yield sandbox.base_url
 
 
 async def run_sandbox(
