@@ -414,3 +414,29 @@ async def test_csss_error_text_never_shows_the_secret_even_when_echoed(
     assert CSSS_SECRET not in str(caught.value)
     assert CSSS_SECRET not in caught.value.message
     assert CSSS_SECRET not in repr(caught.value)
+
+
+async def test_a_task_that_reused_someone_elses_renewal_may_still_renew_once_itself(
+    mocked: aioresponses,
+) -> None:
+    """While our request is on the wire with tok-1, another task renews to tok-2; our 401
+    reuses tok-2 (no renewal of our own), and tok-2 turns out revoked too. This request never
+    re-authenticated itself, so it renews once (tok-3) and succeeds."""
+    mocked.post(TOKEN_URL, payload=token_body("tok-1", refresh="ref-1"))
+    async with client() as yeastar:
+
+        def other_task_renews(url: URL, **kwargs: Any) -> CallbackResult:
+            yeastar._tokens._access = "tok-2"
+            return CallbackResult(status=401, payload=envelope(None, code="invalid_token",
+                                                               status=401))
+
+        mocked.get(ORDERS, callback=other_task_renews)
+        mocked.get(ORDERS, status=401, payload=envelope(None, code="invalid_token",
+                                                        status=401))
+        mocked.post(TOKEN_URL, payload=token_body("tok-3", refresh="ref-3"))
+        mocked.get(ORDERS, payload=orders_page(["7"]))
+        page = await yeastar.get_orders_page()
+    assert [o.id for o in page.items] == ["7"]
+    auths = [c.kwargs["headers"]["Authorization"] for c in requests_to(mocked, "GET", BASE)]
+    assert auths == ["Bearer tok-1", "Bearer tok-2", "Bearer tok-3"]
+    assert len(requests_to(mocked, "POST", TOKEN_URL)) == 2  # tok-1, and our one renewal

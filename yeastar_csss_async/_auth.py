@@ -64,14 +64,19 @@ class TokenManager:
             assert self._access is not None
             return self._access
 
-    async def rejected(self, token: str) -> str:
-        """The server refused ``token`` (HTTP 401): renew unless someone already did."""
+    async def rejected(self, token: str) -> tuple[str, bool]:
+        """The server refused ``token`` (HTTP 401): renew unless someone already did.
+
+        Returns the token to retry with, and whether this call renewed it (False when another
+        task had renewed already and its token is reused).
+        """
         async with self._lock:
-            if self._access is None or self._access == token:
+            renewed = self._access is None or self._access == token
+            if renewed:
                 self._access = None
                 await self._renew()
             assert self._access is not None
-            return self._access
+            return self._access, renewed
 
     def _store(self, grant: TokenGrant) -> None:
         now = time.monotonic()

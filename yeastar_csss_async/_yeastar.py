@@ -33,6 +33,12 @@ __all__ = ["YeastarPartnerClient"]
 T = TypeVar("T")
 
 
+_MAX_SENDS = 3
+"""Sends of one request at most: the first; a replay with the token another task renewed to
+meanwhile (it may be revoked as well); a replay after this request's own re-authentication,
+after which a rejection is final."""
+
+
 def _is_token_rejection(error: APIError) -> bool:
     return error.status == 401 or "token" in (error.code or "").lower()
 
@@ -93,7 +99,8 @@ class YeastarPartnerClient(BaseClient):
                                                     self._redactor))
 
     async def _get(self, path: str, params: Mapping[str, str] | None) -> object:
-        """GET with the Bearer token; on a token rejection renew once and replay."""
+        """GET with the Bearer token. On a token rejection the request is replayed; it is
+        rejected for good only after it re-authenticated itself once (see ``_MAX_SENDS``)."""
         used: list[str] = []
 
         async def build() -> RequestSpec:
@@ -103,21 +110,23 @@ class YeastarPartnerClient(BaseClient):
                                headers={"Authorization": f"Bearer {token}"})
 
         label = f"GET {path}"
-        response = await self._transport.send(build, label=label)
-        try:
-            return self._decode(response)
-        except APIError as error:
-            if not _is_token_rejection(error):
-                raise
-        await self._tokens.rejected(used[-1])
-        response = await self._transport.send(build, label=label)
-        try:
-            return self._decode(response)
-        except APIError as error:
-            if _is_token_rejection(error) and not isinstance(error, AuthenticationError):
-                raise AuthenticationError(error.message, status=error.status, code=error.code,
-                                          request_id=error.request_id) from None
-            raise
+        reauthenticated = False
+        for _ in range(_MAX_SENDS):
+            response = await self._transport.send(build, label=label)
+            try:
+                return self._decode(response)
+            except APIError as error:
+                if not _is_token_rejection(error):
+                    raise
+                rejection = error
+                if reauthenticated:
+                    break
+            _, renewed = await self._tokens.rejected(used[-1])
+            reauthenticated = reauthenticated or renewed
+        if isinstance(rejection, AuthenticationError):
+            raise rejection
+        raise AuthenticationError(rejection.message, status=rejection.status,
+                                  code=rejection.code, request_id=rejection.request_id)
 
     def _decode(self, response: RawResponse) -> object:
         return decode_yeastar_envelope(response.status, response.body, self._redactor)
