@@ -311,3 +311,22 @@ async def test_an_error_on_page_one_reaches_the_consumer() -> None:
         await iterator.__anext__()
     with pytest.raises(StopAsyncIteration):
         await iterator.__anext__()
+
+
+async def test_an_error_on_a_page_past_everything_reported_ends_the_list() -> None:
+    """A strict server may refuse a page number past totalPage instead of answering an empty
+    page; the probe past an exactly full last page must then end the list, not fail it."""
+    fake = FakeList(40, page_size=10)  # exactly 4 full pages: page 5 is a probe
+    fake.fail[5] = APIError("pageNo out of range", status=400,
+                            code="parameter_validation_failed")
+    records = await collect(iterate(fake))
+    assert records == [f"r{i}" for i in range(40)]
+    assert 5 in fake.calls
+
+
+async def test_an_error_on_a_page_the_server_reported_still_fails() -> None:
+    fake = FakeList(40, page_size=10)
+    fake.fail[4] = APIError("pageNo out of range", status=400,
+                            code="parameter_validation_failed")
+    with pytest.raises(APIError):
+        await collect(iterate(fake))

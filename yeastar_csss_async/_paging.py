@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequen
 from types import TracebackType
 from typing import Generic, TypeVar
 
+from ._errors import APIError, ResponseFormatError
 from ._transport import logger
 from .models import Page
 
@@ -57,6 +58,8 @@ class PagePlan:
         self._totals: dict[int, int] = {}  # page -> total it reported, this pass
         self._min_total: int | None = None
         self._max_total: int | None = None
+        self._reported_end = 0  # the most pages any answer said there are
+        self.latest_total = 0  # the total of the latest answer
         self._prefix_pages = 0  # pass 1: pages 1..k that reported the first total
         self._prefix_total = 0
         self._spread_used = 0
@@ -86,6 +89,10 @@ class PagePlan:
         self._outstanding += 1
         return page_no
 
+    def is_speculative(self, page_no: int) -> bool:
+        """True for a page past every end the server reported: read only to prove the end."""
+        return self._end is not None and page_no > self._reported_end
+
     def _planned_end(self, total: int, reported_pages: int | None) -> int:
         pages = max(reported_pages or 0, math.ceil(total / self.page_size))
         # When the last page should be exactly full, read one page past it in the same round:
@@ -98,6 +105,9 @@ class PagePlan:
         """What page ``page_no`` reported: the total it saw, its totalPage, its record count."""
         self._outstanding -= 1
         self._totals[page_no] = total
+        self.latest_total = total
+        self._reported_end = max(self._reported_end, reported_pages or 0,
+                                 math.ceil(total / self.page_size))
         self._min_total = total if self._min_total is None else min(self._min_total, total)
         self._max_total = total if self._max_total is None else max(self._max_total, total)
         end = self._planned_end(total, reported_pages)
@@ -358,6 +368,17 @@ class _Fetcher(Generic[T]):
     async def _fetch_page(self, page_no: int) -> tuple[int, Page[T]]:
         try:
             return page_no, await self.fetch(page_no)
+        except (APIError, ResponseFormatError) as error:
+            if self.plan.is_speculative(page_no):
+                # A strict server may refuse a page past its end instead of answering it
+                # empty: for a page read only to prove the end, that is the end.
+                logger.debug("%s: page %d past the reported end refused (%s); done",
+                             self.label, page_no, type(error).__name__)
+                return page_no, Page.build((), page_no=page_no, page_size=self.plan.page_size,
+                                           total=self.plan.latest_total,
+                                           reported_total_pages=None)
+            self._fail_fast(error)
+            raise
         except Exception as error:
             # Stop the siblings now, inside this task: the slot this fetch just released may
             # already have woken a queued fetch, which must not get to send its request.
