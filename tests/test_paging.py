@@ -11,7 +11,8 @@ from collections.abc import Callable
 import pytest
 
 from yeastar_csss_async import APIError, Page
-from yeastar_csss_async._paging import PageIterator, PagePlan
+from yeastar_csss_async._page_plan import PagePlan
+from yeastar_csss_async._paging import PageIterator
 
 
 class FakeList:

@@ -19,7 +19,7 @@ from yeastar_csss_async import (
     sign_csss_body,
 )
 from yeastar_csss_async._converters import structure_items
-from yeastar_csss_async._paging import PagePlan
+from yeastar_csss_async._page_plan import PagePlan
 
 from conftest import load_seed
 
