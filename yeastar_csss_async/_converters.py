@@ -8,10 +8,11 @@ path is given in JSON keys (``results[3].createTime``), not attribute names.
 from __future__ import annotations
 
 import enum
+import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar, get_args
 
 import attrs
@@ -19,7 +20,7 @@ import cattrs
 from cattrs.errors import ClassValidationError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, override
 
-from ._errors import ResponseFormatError
+from ._errors import QUOTE_LIMIT, Redactor, ResponseFormatError, quote_value, shorten
 from .models import (
     ActivationStatus,
     CurrencyCode,
@@ -65,11 +66,27 @@ def json_key(cls: type[Any], attribute: str) -> str:
 
 # --- scalar hooks ---------------------------------------------------------------------------
 
-def _reject(value: object, what: str) -> ValueError:
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return ValueError(f"expected {what}, got {type(value).__name__} {shown}")
+class _BadValue(ValueError):
+    """A value that does not fit its field; the message quotes it only when the error is
+    reported (redacted first, then cut), see :func:`_format_error`."""
+
+    def __init__(self, value: object, what: str) -> None:
+        super().__init__(what)
+        self.value = value
+        self.what = what
+
+    def describe(self, redact: Redactor | None) -> str:
+        return (f"expected {self.what}, got {type(self.value).__name__} "
+                f"{quote_value(self.value, redact)}")
+
+
+def _reject(value: object, what: str) -> _BadValue:
+    return _BadValue(value, what)
+
+
+_INT_TEXT = re.compile(r"\s*[-+]?[0-9]{1,19}\s*")
+_DECIMAL_TEXT = re.compile(r"[-+]?[0-9]{1,40}(\.[0-9]{1,40})?([eE][-+]?[0-9]{1,4})?")
+_NUMBER_TEXT = re.compile(r"[-+]?[0-9]{1,19}(\.[0-9]{1,19})?")
 
 
 def _to_str(value: object, _: object = None) -> str:
@@ -86,11 +103,18 @@ def _to_str(value: object, _: object = None) -> str:
 def _to_int(value: object, _: object = None) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, Decimal | float) and value == value and value == int(value):
+    if isinstance(value, Decimal | float) and _small_whole(value):
         return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value):
         return int(value)
     raise _reject(value, "an integer")
+
+
+def _small_whole(value: Decimal | float) -> bool:
+    """A whole number of at most 19 digits (``1e999999`` is never expanded into an int)."""
+    if isinstance(value, float):
+        return math.isfinite(value) and value.is_integer() and abs(value) < 1e19
+    return value.is_finite() and value.adjusted() < 19 and value == value.to_integral_value()
 
 
 def _to_decimal(value: object, _: object = None) -> Decimal:
@@ -101,11 +125,8 @@ def _to_decimal(value: object, _: object = None) -> Decimal:
         result = Decimal(value)
     elif isinstance(value, float):
         result = Decimal(repr(value))
-    elif isinstance(value, str):
-        try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            raise _reject(value, "a decimal number") from None
+    elif isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value.strip()):
+        result = Decimal(value.strip())
     else:
         raise _reject(value, "a decimal number")
     if not result.is_finite():
@@ -124,19 +145,27 @@ def _epoch_ms(value: object, _: object = None) -> datetime | None:
         return None
     if isinstance(value, str):
         text = value.strip()
-        if re.fullmatch(r"[-+]?\d+(\.\d+)?", text):
+        if _NUMBER_TEXT.fullmatch(text):
             value = Decimal(text)
         else:
-            try:
-                parsed = datetime.fromisoformat(text)
-            except ValueError:
-                raise _reject(value, "epoch milliseconds") from None
+            parsed = _iso_datetime(text)
+            if parsed is None:
+                raise _reject(value, "epoch milliseconds")
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise _reject(value, "epoch milliseconds")
     if not (_MS_MIN <= value <= _MS_MAX):
         raise _reject(value, "epoch milliseconds within years 1-9999")
     return datetime.fromtimestamp(float(value) / 1000, tz=UTC)
+
+
+def _iso_datetime(text: str) -> datetime | None:
+    if not text.isascii() or len(text) > 40:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 _CSSS_FORMATS = ("%Y%m%d%H%M%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d")
@@ -146,7 +175,7 @@ def _csss_date(value: object, _: object = None) -> datetime | None:
     """CSSS ``yyyyMMddHHmmss`` (or ``yyyy-MM-dd HH:mm:ss``) -> naive datetime; ``""`` -> None."""
     if value is None or value == "":
         return None
-    if isinstance(value, str):
+    if isinstance(value, str) and value.isascii() and len(value) <= 40:
         text = value.strip()
         for fmt in _CSSS_FORMATS:
             try:
@@ -317,25 +346,46 @@ def _model_in(tp: Any) -> Any:
     return None
 
 
-def _format_error(document: object, cls: type[Any], path: str) -> ResponseFormatError:
+def _describe_leaf(leaf: BaseException, redact: Redactor | None) -> str:
+    if isinstance(leaf, _BadValue):
+        return leaf.describe(redact)
+    text = str(leaf) or type(leaf).__name__
+    return shorten(redact(text) if redact is not None else text, 2 * QUOTE_LIMIT)
+
+
+def _format_error(document: object, cls: type[Any], path: str,
+                  redact: Redactor | None) -> ResponseFormatError:
+    """The error for a record that did not fit: where (in JSON keys) and why, redacted."""
+    failure: tuple[str, BaseException] | None = None
     try:
         _DETAILED.structure(document, cls)
     except Exception as exc:
-        sub_path, leaf = _first_failure(exc, cls)
-        return ResponseFormatError(f"{cls.__name__}: {leaf}", path=path + sub_path)
-    return ResponseFormatError(f"{cls.__name__}: value did not fit", path=path)
+        failure = _first_failure(exc, cls)
+    # Built outside the handler, so nothing chains the cattrs errors (they hold the values).
+    if failure is None:
+        return ResponseFormatError(f"{cls.__name__}: value did not fit", path=path)
+    sub_path, leaf = failure
+    return ResponseFormatError(f"{cls.__name__}: {_describe_leaf(leaf, redact)}",
+                               path=path + sub_path)
 
 
-def structure_one(document: object, cls: type[T], *, path: str) -> T:
+def structure_one(document: object, cls: type[T], *, path: str,
+                  redact: Redactor | None = None) -> T:
     """Structure one JSON object into ``cls``; raise ResponseFormatError naming the path."""
     try:
         return _FAST.structure(document, cls)
     except Exception:
-        raise _format_error(document, cls, path) from None
+        pass
+    raise _format_error(document, cls, path, redact)
 
 
-def structure_items(documents: object, cls: type[T], *, path: str) -> list[T]:
-    """Structure a JSON list of objects; ``None`` is an empty list."""
+def structure_items(documents: object, cls: type[T], *, path: str,
+                    redact: Redactor | None = None) -> list[T]:
+    """Structure a JSON list of objects; ``None`` is an empty list.
+
+    A record that does not fit raises :class:`ResponseFormatError` naming its path
+    (``result.results[3].createTime``) and quoting the bad value, secrets masked by ``redact``.
+    """
     if documents is None:
         return []
     if not isinstance(documents, list):
@@ -348,9 +398,11 @@ def structure_items(documents: object, cls: type[T], *, path: str) -> list[T]:
     except Exception:
         pass
     for index, document in enumerate(documents):  # rare: find which record failed, and where
+        failed = False
         try:
             structure(document, cls)
         except Exception:
-            raise _format_error(document, cls, f"{path}[{index}]") from None
+            failed = True
+        if failed:
+            raise _format_error(document, cls, f"{path}[{index}]", redact)
     raise ResponseFormatError(f"{cls.__name__}: value did not fit", path=path)  # pragma: no cover
-

@@ -6,6 +6,7 @@ Every function here is pure, so it is tested with fixed vectors and no network.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -14,8 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._converters import structure_items
-from ._errors import APIError, AuthenticationError, Redactor, ResponseFormatError
-from ._wire import body_snippet, whole_number
+from ._errors import QUOTE_LIMIT, APIError, AuthenticationError, Redactor, ResponseFormatError
+from ._wire import body_snippet, error_field, whole_number
 from .models import PackageOrder, Page
 
 __all__ = [
@@ -84,23 +85,21 @@ def decode_csss_envelope(
     """Check a decoded CSSS answer and return its ``data`` object.
 
     Success is ``success`` true and ``code == "0000"``; anything else raises
-    :class:`APIError` carrying the CSSS code and message. A body that is not a CSSS envelope
-    raises :class:`ResponseFormatError`.
+    :class:`APIError` carrying the CSSS code and message (redacted, bounded). A body that is
+    not a CSSS envelope raises :class:`ResponseFormatError`.
     """
     if not isinstance(document, Mapping):
         raise ResponseFormatError("CSSS answer is not a JSON object", status=status)
     code = document.get("code")
     success = document.get("success")
-    message = document.get("message")
-    code_text = None if code is None else str(code)
-    if success is not True or code_text != CSSS_SUCCESS_CODE:
+    if success is not True or code != CSSS_SUCCESS_CODE:
         if code is None and success is None:
             raise ResponseFormatError(
                 "CSSS answer has neither 'code' nor 'success'", status=status
             )
-        text = str(message) if message not in (None, "") else "CSSS request failed"
-        raise APIError(redact(text) if redact is not None else text, status=status,
-                       code=code_text)
+        message = error_field(document.get("message") or None, redact, 4 * QUOTE_LIMIT)
+        raise APIError(message or "CSSS request failed", status=status,
+                       code=error_field(code, redact))
     data = document.get("data")
     if not isinstance(data, Mapping):
         raise ResponseFormatError("CSSS 'data' is not an object", path="data", status=status)
@@ -109,36 +108,39 @@ def decode_csss_envelope(
 
 def describe_csss_error(status: int, body: bytes, redact: Redactor) -> APIError:
     """The error of a non-2xx CSSS answer, with the CSSS code when the body carries one."""
-    try:
+    document: object = None
+    with contextlib.suppress(ValueError, RecursionError):  # not JSON: quote a snippet
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        document = None
     cls = AuthenticationError if status == 401 else APIError
     if isinstance(document, Mapping) and ("code" in document or "message" in document):
-        code = document.get("code")
-        return cls(redact(str(document.get("message") or f"HTTP {status}")),
-                   status=status, code=None if code is None else str(code))
-    snippet = body_snippet(body)
-    return cls(redact(f"HTTP {status}" + (f": {snippet}" if snippet else "")), status=status)
+        message = error_field(document.get("message") or None, redact, 4 * QUOTE_LIMIT)
+        return cls(message or f"HTTP {status}", status=status,
+                   code=error_field(document.get("code"), redact))
+    snippet = body_snippet(body, redact)
+    return cls(f"HTTP {status}" + (f": {snippet}" if snippet else ""), status=status)
 
 
 def decode_package_order_page(
-    data: Mapping[str, Any], *, page_no: int, page_size: int
+    data: Mapping[str, Any], *, page_no: int, page_size: int, redact: Redactor | None = None,
 ) -> Page[PackageOrder]:
-    """A :class:`Page` from the ``data`` of a queryOrder answer."""
-    items = structure_items(data.get("package_order"), PackageOrder, path="data.package_order")
+    """A :class:`Page` from the ``data`` of a queryOrder answer (bad values quoted with
+    secrets masked by ``redact``)."""
+    items = structure_items(data.get("package_order"), PackageOrder, path="data.package_order",
+                            redact=redact)
     meta = data.get("page")
     if meta is None:
         meta = {}
     if not isinstance(meta, Mapping):
         raise ResponseFormatError("'page' is not an object", path="data.page")
-    total = whole_number(meta, "total_count", path="data.page")
+
+    def number(key: str) -> int | None:
+        return whole_number(meta, key, path="data.page", redact=redact)
+
+    total = number("total_count")
     if total is None:
         raise ResponseFormatError("page has no 'total_count'", path="data.page.total_count")
     return Page.build(
-        items,
-        page_no=whole_number(meta, "cur_page_no", path="data.page") or page_no,
-        page_size=whole_number(meta, "page_size", path="data.page") or page_size,
-        total=total,
-        reported_total_pages=whole_number(meta, "total_pages", path="data.page"),
+        items, page_no=number("cur_page_no") or page_no,
+        page_size=number("page_size") or page_size, total=total,
+        reported_total_pages=number("total_pages"),
     )

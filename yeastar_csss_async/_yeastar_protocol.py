@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import attrs
 
 from ._converters import structure_items
-from ._errors import APIError, AuthenticationError, Redactor, ResponseFormatError
-from ._wire import body_snippet, decode_json, whole_number
+from ._errors import QUOTE_LIMIT, APIError, AuthenticationError, Redactor, ResponseFormatError
+from ._wire import body_snippet, decode_json, error_field, whole_number
 from .models import Page
 
 __all__ = [
@@ -24,6 +28,7 @@ __all__ = [
     "decode_token",
     "decode_yeastar_envelope",
     "describe_yeastar_error",
+    "is_token_rejection",
     "refresh_form",
 ]
 
@@ -55,32 +60,46 @@ class TokenGrant:
     expires_in: float
 
 
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
+TOKEN_REJECTION_CODES = frozenset({
+    "invalid_token", "token_invalid", "token_expired", "expired_token", "invalid_access_token",
+    "access_token_invalid", "access_token_expired", "token_not_found", "unauthorized",
+})
+"""Error codes that mean "this access token is not (or no longer) good": renew and replay.
+A code that merely contains "token" (``token_quota_exceeded``) is an ordinary error."""
+
+
+def is_token_rejection(error: APIError) -> bool:
+    """Whether ``error`` rejects the access token itself (HTTP 401, or a token error code)."""
+    return error.status == 401 or (error.code or "").lower() in TOKEN_REJECTION_CODES
 
 
 def _error_from(document: Mapping[str, Any], status: int | None,
                 redact: Redactor | None) -> APIError:
-    code = _text(document.get("code"))
-    message = _text(document.get("detailMessage")) or code or "Yeastar request failed"
-    if redact is not None:
-        message = redact(message)
+    code = error_field(document.get("code"), redact)
+    message = (error_field(document.get("detailMessage"), redact, 4 * QUOTE_LIMIT) or code
+               or "Yeastar request failed")
     cls = AuthenticationError if status == 401 else APIError
-    return cls(message, status=status, code=code, request_id=_text(document.get("requestId")))
+    return cls(message, status=status, code=code,
+               request_id=error_field(document.get("requestId"), redact))
+
+
+def _reported_status(document: Mapping[str, Any], status: int) -> int:
+    """The envelope's ``status`` when it is a plausible HTTP status, else the HTTP one."""
+    reported = document.get("status")
+    if isinstance(reported, int) and not isinstance(reported, bool) and 100 <= reported <= 599:
+        return reported
+    return status
 
 
 def describe_yeastar_error(status: int, body: bytes, redact: Redactor | None = None) -> APIError:
     """The :class:`APIError` for an error answer, with its code and request id when the body
-    is a Yeastar envelope, or a snippet of the body when it is not (an HTML error page)."""
-    try:
+    is a Yeastar envelope, or a redacted snippet of the body when it is not (an HTML page)."""
+    document: object = None
+    with contextlib.suppress(ValueError, RecursionError):  # not JSON: quote a snippet
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        document = None
     if isinstance(document, Mapping):
         return _error_from(document, status, redact)
-    snippet = body_snippet(body)
-    if redact is not None:
-        snippet = redact(snippet)
+    snippet = body_snippet(body, redact)
     cls = AuthenticationError if status == 401 else APIError
     return cls(f"HTTP {status}" + (f": {snippet}" if snippet else ""), status=status)
 
@@ -96,59 +115,76 @@ def decode_yeastar_envelope(
     """
     if not 200 <= status < 300:
         raise describe_yeastar_error(status, body, redact)
-    document = decode_json(body, status=status)
+    document = decode_json(body, status=status, redact=redact)
     if not isinstance(document, Mapping):
         raise ResponseFormatError("answer is not a JSON object", status=status)
     if document.get("code") != "success":
         if "code" not in document:
             raise ResponseFormatError("answer has no 'code'", path="code", status=status)
-        envelope_status = document.get("status")
-        reported = envelope_status if isinstance(envelope_status, int) \
-            and not isinstance(envelope_status, bool) else status
-        raise _error_from(document, reported, redact)
+        raise _error_from(document, _reported_status(document, status), redact)
     if "result" not in document:
         raise ResponseFormatError("answer has no 'result'", path="result", status=status)
     return document["result"]
 
 
 def decode_page(
-    result: object, item_type: type[T], *, page_no: int, page_size: int
+    result: object, item_type: type[T], *, page_no: int, page_size: int,
+    redact: Redactor | None = None,
 ) -> Page[T]:
     """A :class:`Page` from a paged ``result`` ({count, pageNo, pageSize, results, total,
     totalPage}). ``total`` falls back to ``count``; missing page numbers fall back to the
-    ones asked for."""
+    ones asked for. Bad values are quoted with secrets masked by ``redact``."""
     if not isinstance(result, Mapping):
         raise ResponseFormatError("'result' is not an object", path="result")
-    items = structure_items(result.get("results"), item_type, path="result.results")
-    total = whole_number(result, "total", path="result")
+    items = structure_items(result.get("results"), item_type, path="result.results",
+                            redact=redact)
+
+    def number(key: str) -> int | None:
+        return whole_number(result, key, path="result", redact=redact)
+
+    total = number("total")
     if total is None:
-        total = whole_number(result, "count", path="result")
+        total = number("count")
     if total is None:
         raise ResponseFormatError("page has neither 'total' nor 'count'", path="result.total")
-    answered_no = whole_number(result, "pageNo", path="result") or page_no
-    answered_size = whole_number(result, "pageSize", path="result") or page_size
     return Page.build(
-        items, page_no=answered_no, page_size=answered_size, total=total,
-        reported_total_pages=whole_number(result, "totalPage", path="result"),
+        items, page_no=number("pageNo") or page_no, page_size=number("pageSize") or page_size,
+        total=total, reported_total_pages=number("totalPage"),
     )
 
 
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token
+_SECONDS_TEXT = re.compile(r"\s*[-+]?[0-9]{1,12}(\.[0-9]{1,9})?\s*")
+MAX_TOKEN_LENGTH = 8192
+DEFAULT_TOKEN_LIFETIME = 1800.0  # documented: access tokens last 30 minutes
+
+
 def decode_token(result: object) -> TokenGrant:
-    """A :class:`TokenGrant` from a token ``result``; ``expiresIn`` may be a string or a number."""
+    """A :class:`TokenGrant` from a token ``result``; ``expiresIn`` may be a string or a number.
+
+    The access token must be a valid bearer token (RFC 6750 characters, at most 8 KiB), so
+    that it can go into a header. Nothing from a token answer is quoted in an error: the
+    answer is full of secrets the redactor does not know yet.
+    """
     if not isinstance(result, Mapping):
         raise ResponseFormatError("token 'result' is not an object", path="result")
     token = result.get("token")
     if not isinstance(token, str) or not token:
         raise ResponseFormatError("token answer has no 'token'", path="result.token")
+    if len(token) > MAX_TOKEN_LENGTH or not _BEARER_TOKEN.fullmatch(token):
+        raise ResponseFormatError("'token' is not a valid bearer token", path="result.token")
     refresh = result.get("refreshToken")
-    raw_expiry = result.get("expiresIn")
-    try:
-        expires_in = float(raw_expiry) if raw_expiry not in (None, "") else 1800.0
-    except (TypeError, ValueError):
-        raise ResponseFormatError(
-            f"'expiresIn' is not a number: {raw_expiry!r}", path="result.expiresIn"
-        ) from None
-    if not expires_in == expires_in:  # NaN
+    if not isinstance(refresh, str) or not refresh or len(refresh) > MAX_TOKEN_LENGTH:
+        refresh = None
+    return TokenGrant(token, refresh, _expires_in(result.get("expiresIn")))
+
+
+def _expires_in(raw: object) -> float:
+    if raw is None or raw == "":
+        return DEFAULT_TOKEN_LIFETIME
+    number = isinstance(raw, int | float | Decimal) and not isinstance(raw, bool)
+    text = isinstance(raw, str) and _SECONDS_TEXT.fullmatch(raw) is not None
+    seconds = float(raw) if number or text else math.nan  # type: ignore[arg-type]
+    if math.isnan(seconds):
         raise ResponseFormatError("'expiresIn' is not a number", path="result.expiresIn")
-    return TokenGrant(token, refresh if isinstance(refresh, str) and refresh else None,
-                      max(0.0, expires_in))
+    return seconds

@@ -17,7 +17,6 @@ the JSON keys (``orderNo`` -> ``order_no``). What holds for every field:
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -250,7 +249,7 @@ class Page(Generic[T]):
         reported_total_pages: int | None,
     ) -> Page[T]:
         """A page whose ``total_pages`` is corrected to cover ``total`` records."""
-        needed = math.ceil(total / page_size) if page_size > 0 else 0
+        needed = -(-total // page_size) if page_size > 0 else 0  # exact for any size
         return cls(
             items=items,
             page_no=page_no,
