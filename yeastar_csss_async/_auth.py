@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -10,9 +11,13 @@ from ._errors import APIError, AuthenticationError, Redactor, ResponseFormatErro
 from ._transport import logger
 from ._yeastar_protocol import TokenGrant, credentials_form, refresh_form
 
-__all__ = ["TokenManager"]
+__all__ = ["MIN_TOKEN_LIFETIME", "TokenManager"]
 
 REFRESH_TOKEN_LIFETIME = 15 * 24 * 3600.0  # documented: refresh tokens last 15 days
+MIN_TOKEN_LIFETIME = 10.0
+"""A token is reused for at least this many seconds, whatever ``expiresIn`` says (0, negative
+or tiny would otherwise mean one token request per call); a server that really rejects it
+sooner answers 401, which renews it."""
 _EARLY_MAX = 60.0  # renew at most this many seconds before expiry ...
 _EARLY_SHARE = 0.1  # ... and at most this share of the token's lifetime
 
@@ -25,9 +30,11 @@ class TokenManager:
     * First use requests a token with ``grant_type=pp_credentials``.
     * A token is renewed shortly before it expires (``min(60 s, 10% of its lifetime)``) with
       ``grant_type=refresh_token`` and the newest refresh token; if that fails, with the
-      credentials again.
-    * Single flight: however many tasks need a renewal at once, one token request goes out;
-      while a renewal is under way, tasks keep using a token that has not expired yet.
+      credentials again. While that early renewal runs, other tasks keep using the token,
+      and if it fails, the still-valid token is used and the renewal tried again later.
+    * Single flight: one renewal at a time, run in a task this manager owns; every caller
+      that needs it waits for that one renewal and shares its outcome, success or failure
+      (20 callers with a wrong secret cause one credential request, not 20).
     * :meth:`rejected` renews after a 401 only if the rejected token is still the current one.
     """
 
@@ -38,7 +45,7 @@ class TokenManager:
         self._client_id = client_id
         self._client_secret = client_secret
         self._redactor = redactor
-        self._lock = asyncio.Lock()
+        self._renewal: asyncio.Task[str] | None = None
         self._access: str | None = None
         self._refresh: str | None = None
         self._renew_at = 0.0
@@ -53,63 +60,104 @@ class TokenManager:
 
     async def token(self) -> str:
         """A token that is valid now (requested or renewed if needed)."""
-        access, now = self._access, time.monotonic()
-        if access is not None and (
-            now < self._renew_at or (now < self._expires_at and self._lock.locked())
-        ):
+        access = self._access
+        if access is None:
+            return await self._join_renewal()
+        now = time.monotonic()
+        if now < self._renew_at:
             return access
-        async with self._lock:
-            if self._access is None or time.monotonic() >= self._renew_at:
-                await self._renew()
-            assert self._access is not None
-            return self._access
+        if now >= self._expires_at:
+            self._access = None
+            return await self._join_renewal()
+        if self._renewal is not None:  # renewing early: the current token is still good
+            return access
+        try:
+            return await self._join_renewal()
+        except (APIError, ResponseFormatError) as error:
+            logger.debug("early token renewal failed (%s); the current token is still valid",
+                         type(error).__name__)
+        return access
 
     async def rejected(self, token: str) -> tuple[str, bool]:
         """The server refused ``token`` (HTTP 401): renew unless someone already did.
 
-        Returns the token to retry with, and whether this call renewed it (False when another
-        task had renewed already and its token is reused).
+        Returns the token to retry with, and whether a renewal after this rejection produced
+        it (False when another task had renewed already and its token is reused).
         """
-        async with self._lock:
-            renewed = self._access is None or self._access == token
-            if renewed:
-                self._access = None
-                await self._renew()
-            assert self._access is not None
-            return self._access, renewed
+        if self._access is not None and self._access != token:
+            return self._access, False
+        self._access = None
+        return await self._join_renewal(), True
 
-    def _store(self, grant: TokenGrant) -> None:
+    async def aclose(self) -> None:
+        """Cancel a renewal still under way and wait for it (the client is closing)."""
+        task = self._renewal
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+    async def _join_renewal(self) -> str:
+        task = self._renewal
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._renew())
+            task.add_done_callback(self._renewal_done)
+            self._renewal = task
+        # shield: a caller that is cancelled leaves the renewal running for the others.
+        return await asyncio.shield(task)
+
+    def _renewal_done(self, task: asyncio.Task[str]) -> None:
+        if self._renewal is task:
+            self._renewal = None
+        if not task.cancelled():
+            task.exception()  # retrieved here too: every waiter may have been cancelled
+
+    def _store(self, grant: TokenGrant) -> str:
         now = time.monotonic()
         self._redactor.add(grant.access_token)
         self._redactor.add(grant.refresh_token)
+        lifetime = max(grant.expires_in, MIN_TOKEN_LIFETIME)
         self._access = grant.access_token
-        self._expires_at = now + grant.expires_in
-        self._renew_at = self._expires_at - min(_EARLY_MAX, _EARLY_SHARE * grant.expires_in)
+        self._expires_at = now + lifetime
+        self._renew_at = self._expires_at - min(_EARLY_MAX, _EARLY_SHARE * lifetime)
         if grant.refresh_token is not None:
             self._refresh = grant.refresh_token
             self._refresh_expires_at = now + REFRESH_TOKEN_LIFETIME
         self.renewals += 1
+        return grant.access_token
 
-    async def _renew(self) -> None:
+    async def _renew(self) -> str:
+        try:
+            return await self._request()
+        except BaseException:
+            now = time.monotonic()
+            if self._access is not None and now < self._expires_at:
+                # An early renewal failed: try again halfway to the expiry, not on every call.
+                self._renew_at = now + max(1.0, (self._expires_at - now) / 2)
+            raise
+
+    async def _request(self) -> str:
         if self._refresh is not None and time.monotonic() < self._refresh_expires_at:
             logger.debug("renewing the access token with the refresh token")
+            failed: str | None = None
             try:
-                self._store(await self._fetch(refresh_form(self._refresh)))
-                return
+                return self._store(await self._fetch(refresh_form(self._refresh)))
             except (APIError, ResponseFormatError) as exc:
-                logger.debug("token refresh failed (%s); requesting a new token",
-                             type(exc).__name__)
-                self._refresh = None
+                failed = type(exc).__name__
+            logger.debug("token refresh failed (%s); requesting a new token", failed)
+            self._refresh = None
         logger.debug("requesting an access token with the client credentials")
+        rejected: APIError | None = None
         try:
             grant = await self._fetch(credentials_form(self._client_id, self._client_secret))
         except AuthenticationError:
             raise
         except APIError as exc:
-            if exc.status is not None and 400 <= exc.status < 500:
-                raise AuthenticationError(
-                    f"credentials rejected: {exc.message}", status=exc.status, code=exc.code,
-                    request_id=exc.request_id,
-                ) from None
-            raise
-        self._store(grant)
+            if exc.status is None or not 400 <= exc.status < 500:
+                raise
+            rejected = exc
+        if rejected is not None:  # outside the handler: nothing to chain
+            raise AuthenticationError(
+                f"credentials rejected: {rejected.message}", status=rejected.status,
+                code=rejected.code, request_id=rejected.request_id)
+        return self._store(grant)

@@ -21,9 +21,25 @@ READ_AHEAD_FACTOR = 2
 
 
 def require_text(name: str, value: object) -> str:
-    """A credential must be a non-empty string (checked before any request)."""
+    """A credential must be a non-empty string that UTF-8 can encode (checked before any
+    request). The error never quotes the value: it may be a secret."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{name} must be a non-empty string")
+    encodable = True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a badly decoded environment
+        encodable = False
+    if not encodable:  # raised outside the handler: the UnicodeEncodeError holds the value
+        raise ValueError(f"{name} cannot be encoded as UTF-8 (it holds a lone surrogate); "
+                         "check how it was read")
+    return value
+
+
+def require_header_text(name: str, value: object) -> str:
+    """A header value we send (User-Agent, Accept-Language): printable text on one line."""
+    if not isinstance(value, str) or not value.strip() or not value.isprintable():
+        raise ValueError(f"{name} must be a non-empty, printable one-line string")
     return value
 
 
@@ -48,14 +64,17 @@ class BaseClient:
         user_agent: str | None,
         redactor: Redactor,
         describe_error: ErrorDescriber,
+        max_response_bytes: int,
     ) -> None:
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError("retry must be a RetryPolicy or None")
+        if user_agent is not None:
+            require_header_text("user_agent", user_agent)
         self._redactor = redactor
         self._transport = Transport(
             base_url, max_concurrency=max_concurrency, retry=retry or RetryPolicy(),
             timeout=timeout, session=session, user_agent=user_agent, redactor=redactor,
-            describe_error=describe_error,
+            describe_error=describe_error, max_response_bytes=max_response_bytes,
         )
 
     @property
@@ -67,6 +86,12 @@ class BaseClient:
     def max_concurrency(self) -> int:
         """Requests of this client in flight at most, across all its iterators and tasks."""
         return self._transport.max_concurrency
+
+    @property
+    def max_response_bytes(self) -> int:
+        """The largest answer body this client reads (a larger one is a
+        :class:`ResponseFormatError`)."""
+        return self._transport.max_response_bytes
 
     @property
     def stats(self) -> TransportStats:

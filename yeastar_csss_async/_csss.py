@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from ._base import BaseClient, require_positive_int, require_text
+from ._base import BaseClient, require_header_text, require_positive_int, require_text
 from ._csss_protocol import (
     CSSS_QUERY_ORDER_PATH,
     build_csss_body,
@@ -18,7 +18,7 @@ from ._csss_protocol import (
 from ._errors import Redactor
 from ._paging import PageIterator
 from ._retry import RetryPolicy
-from ._transport import RequestSpec
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, RequestSpec
 from ._wire import decode_json
 from .models import PackageOrder, Page
 
@@ -29,7 +29,9 @@ class CSSSClient(BaseClient):
     """Async client of the Linksfield CSSS API.
 
     Every request is signed afresh (HMAC-SHA1 over the sorted non-empty parameters, a new
-    timestamp per attempt), so retries are safe. Answers come in ``language`` (sent as
+    timestamp per attempt), at the last moment: after it got its concurrency slot and after
+    any pause a 429 imposed, so a queued request never arrives with a stale timestamp.
+    Retries are safe. Answers come in ``language`` (sent as
     ``Accept-Language``). Concurrency, retries, timeouts and session ownership work as in
     :class:`YeastarPartnerClient`.
     """
@@ -46,15 +48,17 @@ class CSSSClient(BaseClient):
         session: aiohttp.ClientSession | None = None,
         user_agent: str | None = None,
         language: str = "en-US",
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.access_code = require_text("access_code", access_code)
         self._secret = require_text("secret", secret)
-        self.language = language
+        self.language = require_header_text("language", language)
         redactor = Redactor([secret])
         super().__init__(
             base_url=base_url, max_concurrency=max_concurrency, retry=retry, timeout=timeout,
             session=session, user_agent=user_agent, redactor=redactor,
             describe_error=lambda r: describe_csss_error(r.status, r.body, redactor),
+            max_response_bytes=max_response_bytes,
         )
 
     def __repr__(self) -> str:
@@ -64,14 +68,18 @@ class CSSSClient(BaseClient):
     async def _post(self, path: str, params: Mapping[str, object]) -> Mapping[str, Any]:
         headers = {"Content-Type": "application/json", "Accept-Language": self.language}
 
+        def sign() -> bytes:  # called by the transport just before the request goes out
+            return build_csss_body(params, access_code=self.access_code, secret=self._secret)
+
+        spec = RequestSpec("POST", path, headers=headers, render=sign)
+
         async def build() -> RequestSpec:
-            body = build_csss_body(params, access_code=self.access_code, secret=self._secret)
-            return RequestSpec("POST", path, headers=headers, data=body)
+            return spec
 
         response = await self._transport.send(build, label=f"POST {path}")
         if not 200 <= response.status < 300:
             raise describe_csss_error(response.status, response.body, self._redactor)
-        document = decode_json(response.body, status=response.status)
+        document = decode_json(response.body, status=response.status, redact=self._redactor)
         return decode_csss_envelope(document, status=response.status, redact=self._redactor)
 
     async def get_package_orders_page(
@@ -94,7 +102,8 @@ class CSSSClient(BaseClient):
             "device_id": device_id, "order_id": order_id, "order_status": order_status,
             "order_type": order_type, "page_no": page_no, "page_size": page_size,
         })
-        return decode_package_order_page(data, page_no=page_no, page_size=page_size)
+        return decode_package_order_page(data, page_no=page_no, page_size=page_size,
+                                         redact=self._redactor)
 
     def iter_package_orders(
         self,

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import attrs
 
-__all__ = ["RETRYABLE_STATUSES", "RetryPolicy", "parse_retry_after"]
-
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-"""HTTP statuses that are retried (any other 5xx is retried too; see ``is_retryable_status``)."""
+__all__ = ["RetryPolicy", "is_retryable_status", "parse_retry_after", "require_seconds"]
 
 
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+def require_seconds(name: str, value: object) -> float:
+    """A duration must be a finite number of seconds > 0 (bool is not accepted)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+def _seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    require_seconds(attribute.name, value)
 
 
 @attrs.frozen
@@ -26,17 +31,21 @@ class RetryPolicy:
     HTTP 429, 5xx, connection errors and timeouts are retried; other 4xx answers and business
     errors are not. Waits grow exponentially with full jitter: before retry ``n`` (1-based)
     the wait is uniform in ``[0, min(max_backoff, initial_backoff * 2 ** (n - 1))]`` seconds,
-    unless the server sent ``Retry-After``, which is honoured as given.
+    unless the server sent ``Retry-After``, which is honoured as given, up to
+    ``max_retry_after``: a server asking for a longer pause makes the call fail at once with
+    :class:`RateLimitError` (its ``retry_after`` says how long the server asked for).
 
     Attributes:
         max_attempts: attempts in all, counting the first try (1 disables retries).
-        initial_backoff: seconds; the cap of the first wait.
-        max_backoff: seconds; no computed wait is longer.
+        initial_backoff: seconds (finite, > 0); the cap of the first wait.
+        max_backoff: seconds (finite, > 0); no computed wait is longer.
+        max_retry_after: seconds (finite, > 0); the longest ``Retry-After`` pause honoured.
     """
 
     max_attempts: int = attrs.field(default=5)
-    initial_backoff: float = attrs.field(default=0.5, validator=_positive)
-    max_backoff: float = attrs.field(default=30.0, validator=_positive)
+    initial_backoff: float = attrs.field(default=0.5, validator=_seconds)
+    max_backoff: float = attrs.field(default=30.0, validator=_seconds)
+    max_retry_after: float = attrs.field(default=60.0, validator=_seconds)
 
     @max_attempts.validator
     def _check_attempts(self, _: attrs.Attribute[int], value: int) -> None:
@@ -55,8 +64,11 @@ def is_retryable_status(status: int) -> bool:
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date); None if absent
-    or unreadable. Never negative."""
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date).
+
+    None if absent or unreadable; never negative; ``inf`` for a pause too long to represent
+    (``inf`` itself, ``1e999``, a date in year 9999 or past it).
+    """
     if not value:
         return None
     text = value.strip()
@@ -65,12 +77,12 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     except ValueError:
         try:
             when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         reference = datetime.now(UTC).timestamp() if now is None else now
         seconds = when.timestamp() - reference
-    if seconds != seconds:  # NaN
+    if math.isnan(seconds):
         return None
     return max(0.0, seconds)

@@ -2,12 +2,15 @@
 
 Every request of a client goes through :meth:`Transport.send`, which
 
-1. builds the request afresh for each attempt (a new token, a new CSSS signature) *before*
-   taking a concurrency slot, so building never waits on a slot held by someone else;
+1. builds the request afresh for each attempt (a current token) *before* taking a concurrency
+   slot, so building never waits on a slot held by someone else (a token renewal needs one);
 2. takes one of ``max_concurrency`` slots, then waits while the client is paused by a 429;
-3. starts the per-attempt timeout only then (queueing for a slot is not a timeout);
-4. retries 429, 5xx, connection errors and timeouts per :class:`RetryPolicy`, releasing its
-   slot while it backs off, and pauses the whole client when the server asks (Retry-After).
+3. renders the body only then (a CSSS body is signed here, with the current time), and starts
+   the per-attempt timeout (queueing for a slot or a pause is not a timeout);
+4. reads at most ``max_response_bytes`` of the answer;
+5. retries 429, 5xx, connection errors and timeouts per :class:`RetryPolicy`, releasing its
+   slot while it backs off, and pauses the whole client when the server asks (Retry-After),
+   up to ``RetryPolicy.max_retry_after``; a longer ask fails the call at once.
 
 Answers that are not retried (2xx, other 4xx) come back as :class:`RawResponse` for the
 protocol layer to decode.
@@ -21,13 +24,20 @@ import platform
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import NoReturn
 
 import aiohttp
 import attrs
 
-from ._errors import APIError, RateLimitError, Redactor, TransportError
-from ._retry import RetryPolicy, is_retryable_status, parse_retry_after
+from ._errors import (
+    QUOTE_LIMIT,
+    APIError,
+    RateLimitError,
+    Redactor,
+    ResponseFormatError,
+    TransportError,
+    shorten,
+)
+from ._retry import RetryPolicy, is_retryable_status, parse_retry_after, require_seconds
 from ._version import __version__
 
 __all__ = ["PauseGate", "RawResponse", "RequestSpec", "Transport", "TransportStats", "logger"]
@@ -41,6 +51,9 @@ DEFAULT_USER_AGENT = (
 
 _NOT_RETRIED_CLIENT_ERRORS = (aiohttp.InvalidURL, aiohttp.ClientSSLError)
 
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+"""The largest answer body read by default (32 MiB; a page of 1000 products is ~1 MiB)."""
+
 
 @attrs.frozen
 class RequestSpec:
@@ -51,6 +64,9 @@ class RequestSpec:
     params: Mapping[str, str] | None = None
     headers: Mapping[str, str] | None = attrs.field(default=None, repr=False)
     data: bytes | Mapping[str, str] | None = attrs.field(default=None, repr=False)
+    render: Callable[[], bytes] | None = attrs.field(default=None, repr=False)
+    """Makes the body at the last moment (inside the slot, after any pause): a signed CSSS
+    body carries the time it was signed. Takes precedence over ``data``."""
 
 
 @attrs.frozen
@@ -108,16 +124,21 @@ class Transport:
         user_agent: str | None,
         redactor: Redactor,
         describe_error: ErrorDescriber,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool) \
                 or max_concurrency < 1:
             raise ValueError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
-        if not base_url.startswith(("http://", "https://")):
+        require_seconds("timeout", timeout)
+        if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) \
+                or max_response_bytes < 1:
+            raise ValueError(
+                f"max_response_bytes must be an int >= 1, got {max_response_bytes!r}")
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.max_concurrency = max_concurrency
+        self.max_response_bytes = max_response_bytes
         self.retry = retry
         self.user_agent = user_agent or DEFAULT_USER_AGENT
         self.stats = TransportStats()
@@ -157,20 +178,24 @@ class Transport:
         """Send a request with retries; return the first answer that is not retried.
 
         ``build`` is awaited before every attempt, outside the concurrency slot. ``label``
-        names the request in logs (no secrets: a method and path).
+        names the request in logs and errors (no secrets: a method and path).
         """
         policy = self.retry
         attempt = 0
         while True:
             attempt += 1
             spec = await build()
+            failure: BaseException | None = None
             try:
                 response = await self._attempt(spec)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                if isinstance(exc, _NOT_RETRIED_CLIENT_ERRORS) or attempt >= policy.max_attempts:
-                    self._raise_transport(exc, label, attempt)
+                failure = exc
+            if failure is not None:  # handled outside the except: nothing chains it
+                if isinstance(failure, _NOT_RETRIED_CLIENT_ERRORS) \
+                        or attempt >= policy.max_attempts:
+                    raise self._transport_error(failure, label, attempt)
                 delay = policy.backoff(attempt, self._rng)
-                self._log_retry(label, f"{type(exc).__name__}", delay, attempt)
+                self._log_retry(label, type(failure).__name__, delay, attempt)
                 await self._backoff(delay)
                 continue
             if not is_retryable_status(response.status):
@@ -178,8 +203,10 @@ class Transport:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if response.status == 429:
                 self.stats.rate_limited += 1
+            if retry_after is not None and retry_after > policy.max_retry_after:
+                raise self._too_long(response, label, retry_after)
             if attempt >= policy.max_attempts:
-                self._raise_exhausted(response, label, attempt, retry_after)
+                raise self._exhausted(response, label, attempt, retry_after)
             delay = retry_after if retry_after is not None else policy.backoff(attempt, self._rng)
             self._log_retry(label, f"HTTP {response.status}", delay, attempt)
             if retry_after is not None or response.status == 429:
@@ -200,13 +227,14 @@ class Transport:
         url = self.base_url + spec.path
         async with self._slots:
             await self.gate.wait()
+            data = spec.render() if spec.render is not None else spec.data
             started = time.monotonic()
             self.stats.requests += 1
             async with session.request(
-                spec.method, url, params=spec.params, data=spec.data, headers=headers,
+                spec.method, url, params=spec.params, data=data, headers=headers,
                 timeout=self._timeout, allow_redirects=False,
             ) as response:
-                body = await response.read()
+                body = await self._read_body(response)
                 raw = RawResponse(response.status, response.headers, body)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -216,28 +244,61 @@ class Transport:
             )
         return raw
 
+    async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
+        """The whole body, or :class:`ResponseFormatError` as soon as it is known to be larger
+        than ``max_response_bytes`` (from Content-Length, else while reading: memory stays
+        bounded whatever the server sends). Decompressed bytes are what count."""
+        limit = self.max_response_bytes
+        declared = response.content_length
+        if declared is not None and declared > limit:
+            response.close()
+            raise self._too_large(response.status, f"declares {declared} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                response.close()
+                raise self._too_large(response.status, f"exceeds {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, status: int, what: str) -> ResponseFormatError:
+        return ResponseFormatError(
+            f"answer {what}, more than max_response_bytes={self.max_response_bytes}; "
+            "not read further", status=status)
+
     def _log_retry(self, label: str, reason: str, delay: float, attempt: int) -> None:
         logger.debug(
             "retrying %s after %s in %.2fs (attempt %d of %d)",
             label, reason, delay, attempt + 1, self.retry.max_attempts,
         )
 
-    def _raise_transport(self, exc: BaseException, label: str, attempts: int) -> NoReturn:
+    def _transport_error(self, exc: BaseException, label: str, attempts: int) -> TransportError:
+        """The error for a network failure; aiohttp's exception is described (redacted) but
+        not chained, because its ``request_info`` holds the request headers."""
         kind = "timed out" if isinstance(exc, TimeoutError) else "failed"
-        detail = self._redact(str(exc)) or type(exc).__name__
-        raise TransportError(
-            f"{label} {kind} after {attempts} attempt(s): {type(exc).__name__}: {detail}"
-        ) from exc
+        detail = shorten(self._redact(str(exc)), 2 * QUOTE_LIMIT) or type(exc).__name__
+        return TransportError(
+            f"{label} {kind} after {attempts} attempt(s): {type(exc).__name__}: {detail}")
 
-    def _raise_exhausted(
+    def _exhausted(
         self, response: RawResponse, label: str, attempts: int, retry_after: float | None
-    ) -> NoReturn:
+    ) -> APIError:
         error = self._describe_error(response)
         message = f"{label}: {error.message} (gave up after {attempts} attempt(s))"
         if response.status == 429:
-            raise RateLimitError(
+            return RateLimitError(
                 message, status=429, code=error.code, request_id=error.request_id,
                 retry_after=retry_after,
             )
-        raise APIError(message, status=error.status, code=error.code,
-                       request_id=error.request_id)
+        return APIError(message, status=error.status, code=error.code,
+                        request_id=error.request_id)
+
+    def _too_long(self, response: RawResponse, label: str, retry_after: float) -> RateLimitError:
+        error = self._describe_error(response)
+        return RateLimitError(
+            f"{label}: the server asks to wait {retry_after:.0f}s (Retry-After), longer than "
+            f"max_retry_after={self.retry.max_retry_after:g}s; not retried",
+            status=response.status, code=error.code, request_id=error.request_id,
+            retry_after=retry_after)

@@ -14,7 +14,7 @@ from ._converters import structure_items
 from ._errors import APIError, AuthenticationError, Redactor
 from ._paging import PageIterator
 from ._retry import RetryPolicy
-from ._transport import RawResponse, RequestSpec
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, RawResponse, RequestSpec
 from ._yeastar_protocol import (
     ORDER_LIST_PATH,
     PRODUCT_LIST_PATH,
@@ -25,6 +25,7 @@ from ._yeastar_protocol import (
     decode_token,
     decode_yeastar_envelope,
     describe_yeastar_error,
+    is_token_rejection,
 )
 from .models import Order, Page, Product, SubscriptionProduct
 
@@ -39,10 +40,6 @@ meanwhile (it may be revoked as well); a replay after this request's own re-auth
 after which a rejection is final."""
 
 
-def _is_token_rejection(error: APIError) -> bool:
-    return error.status == 401 or "token" in (error.code or "").lower()
-
-
 class YeastarPartnerClient(BaseClient):
     """Async client of the Yeastar Partner Portal OpenAPI.
 
@@ -53,7 +50,8 @@ class YeastarPartnerClient(BaseClient):
 
     ``timeout`` is in seconds per attempt, counted from when the request gets its concurrency
     slot. ``session`` lets you bring your own ``aiohttp.ClientSession``; the client then never
-    closes it.
+    closes it. ``max_response_bytes`` bounds every answer body (32 MiB by default): a larger
+    one is a :class:`ResponseFormatError`, read no further.
     """
 
     def __init__(
@@ -67,6 +65,7 @@ class YeastarPartnerClient(BaseClient):
         timeout: float = 30.0,
         session: aiohttp.ClientSession | None = None,
         user_agent: str | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.client_id = require_text("client_id", client_id)
         redactor = Redactor([require_text("client_secret", client_secret)])
@@ -74,12 +73,19 @@ class YeastarPartnerClient(BaseClient):
             base_url=base_url, max_concurrency=max_concurrency, retry=retry, timeout=timeout,
             session=session, user_agent=user_agent, redactor=redactor,
             describe_error=lambda r: describe_yeastar_error(r.status, r.body, redactor),
+            max_response_bytes=max_response_bytes,
         )
         self._tokens = TokenManager(self._request_token, client_id, client_secret, redactor)
 
     def __repr__(self) -> str:
         return (f"YeastarPartnerClient(client_id={self.client_id!r}, base_url={self.base_url!r}, "
                 f"max_concurrency={self.max_concurrency})")
+
+    async def aclose(self) -> None:
+        """Stop a token renewal under way, then close the HTTP session if the client created
+        it (a borrowed one stays open)."""
+        await self._tokens.aclose()
+        await super().aclose()
 
     @property
     def token_requests(self) -> int:
@@ -116,7 +122,7 @@ class YeastarPartnerClient(BaseClient):
             try:
                 return self._decode(response)
             except APIError as error:
-                if not _is_token_rejection(error):
+                if not is_token_rejection(error):
                     raise
                 rejection = error
                 if reauthenticated:
@@ -139,7 +145,8 @@ class YeastarPartnerClient(BaseClient):
         require_positive_int("page_size", page_size)
         result = await self._get(ORDER_LIST_PATH,
                                  {"pageNo": str(page_no), "pageSize": str(page_size)})
-        return decode_page(result, Order, page_no=page_no, page_size=page_size)
+        return decode_page(result, Order, page_no=page_no, page_size=page_size,
+                           redact=self._redactor)
 
     def iter_orders(
         self, *, page_size: int = 100, ordered: bool = True, dedupe: bool = True
@@ -168,7 +175,8 @@ class YeastarPartnerClient(BaseClient):
         result = await self._get(PRODUCT_LIST_PATH, {
             "productId": str(product_id), "pageNo": str(page_no), "pageSize": str(page_size),
         })
-        return decode_page(result, Product, page_no=page_no, page_size=page_size)
+        return decode_page(result, Product, page_no=page_no, page_size=page_size,
+                           redact=self._redactor)
 
     def iter_products(
         self, product_id: int, *, page_size: int = 100, ordered: bool = True,
@@ -190,7 +198,8 @@ class YeastarPartnerClient(BaseClient):
         """The product lines this account may subscribe to (their ``product_id``s are what
         :meth:`iter_products` takes)."""
         result = await self._get(SUBSCRIPTION_PRODUCTS_PATH, None)
-        return structure_items(result, SubscriptionProduct, path="result")
+        return structure_items(result, SubscriptionProduct, path="result",
+                               redact=self._redactor)
 
 
 def _order_key(order: Order) -> str | None:
