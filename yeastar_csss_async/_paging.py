@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequen
 from types import TracebackType
 from typing import Generic, TypeVar
 
-from ._errors import APIError, ResponseFormatError
+from ._errors import APIError
 from ._page_plan import DEFAULT_MAX_PASSES, PagePlan
 from ._transport import logger
 from .models import Page
@@ -26,11 +26,22 @@ __all__ = ["PageIterator"]
 
 T = TypeVar("T")
 
+NO_SUCH_PAGE_STATUSES = frozenset({400, 404, 422})
+"""Answers that say "no such page": for a page past every reported end, they end the list."""
+
+
 class PageIterator(AsyncIterator[T], Generic[T]):
     """Streams the records of a paged list, fetching pages concurrently.
 
-    Use it with ``async for``; leave early freely. ``aclose()`` (or ``async with``) also
-    waits for the cancelled fetches to finish.
+    Use it with ``async for``. To stop early, use ``async with client.iter_orders() as
+    orders:`` or ``contextlib.aclosing(...)``: leaving the block cancels every fetch and waits
+    for them. An exception or a cancellation in the loop cancels them too; an iterator merely
+    dropped after ``break`` is cancelled when it is garbage-collected (a safety net only: while
+    a reference to it lives, its read-ahead goes on until the window is full).
+
+    One iterator is read by one task: a second ``__anext__`` while one waits raises
+    RuntimeError. ``aclose()`` from another task releases a consumer waiting in ``__anext__``
+    at once (it then ends as if the list were done).
     """
 
     def __init__(
@@ -54,6 +65,7 @@ class PageIterator(AsyncIterator[T], Generic[T]):
         self._items: Sequence[T] = ()
         self._pos = 0
         self._seen: set[Hashable] = set()
+        self._waiting = False  # a consumer is suspended in __anext__
 
     @property
     def pages_read(self) -> int:
@@ -88,6 +100,20 @@ class PageIterator(AsyncIterator[T], Generic[T]):
         await self.aclose()
 
     async def __anext__(self) -> T:
+        if self._pos < len(self._items) and self._fetcher.error is None:  # no await: no race
+            item = self._items[self._pos]
+            self._pos += 1
+            return item
+        if self._waiting:
+            raise RuntimeError("anext(): this PageIterator is already being read by another "
+                               "task; one iterator has one consumer")
+        self._waiting = True
+        try:
+            return await self._next_from_pages()
+        finally:
+            self._waiting = False
+
+    async def _next_from_pages(self) -> T:
         fetcher = self._fetcher
         while True:
             if fetcher.error is not None:
@@ -185,11 +211,13 @@ class _Fetcher(Generic[T]):
         raise error
 
     def shutdown(self) -> None:
+        """Stop: drop what is buffered, cancel every fetch, release a waiting consumer."""
         self.closed = True
         self.ready.clear()
         self.ready_by_slot.clear()
         for task in list(self.tasks):
             task.cancel()
+        self._wake()
 
     async def _wait(self) -> None:
         waiter = asyncio.get_running_loop().create_future()
@@ -235,12 +263,13 @@ class _Fetcher(Generic[T]):
     async def _fetch_page(self, page_no: int) -> tuple[int, Page[T]]:
         try:
             return page_no, await self.fetch(page_no)
-        except (APIError, ResponseFormatError) as error:
-            if self.plan.is_speculative(page_no):
-                # A strict server may refuse a page past its end instead of answering it
-                # empty: for a page read only to prove the end, that is the end.
-                logger.debug("%s: page %d past the reported end refused (%s); done",
-                             self.label, page_no, type(error).__name__)
+        except APIError as error:
+            if error.status in NO_SUCH_PAGE_STATUSES and self.plan.is_speculative(page_no):
+                # A strict server may answer "no such page" (400/404/422) for a page past its
+                # end instead of an empty page: for a page read only to prove the end, that
+                # is the end. Anything else there (5xx, 401, 429, a bad body) is an error.
+                logger.debug("%s: page %d past the reported end answered HTTP %s; done",
+                             self.label, page_no, error.status)
                 return page_no, Page.build((), page_no=page_no, page_size=self.plan.page_size,
                                            total=self.plan.latest_total,
                                            reported_total_pages=None)
@@ -285,6 +314,7 @@ class _Fetcher(Generic[T]):
 
     def _finish(self) -> None:
         self.closed = True
+        self._wake()
         if self.plan.unstable:
             logger.warning(
                 "%s: the list kept changing during %d passes; records that moved in the "
