@@ -151,6 +151,36 @@ async def test_no_such_page_past_the_reported_end_ends_the_list(status: int) -> 
     assert portal.calls["page 11"] == 1  # not retried
 
 
+async def test_records_past_an_understated_total_are_still_read() -> None:
+    async def pages(page_no: int, page_size: int) -> web.StreamResponse:
+        return orders_page(RECORDS, page_no, page_size, total=100, total_pages=10)
+
+    async with portal_client(Portal(pages)) as client:
+        records = await asyncio.wait_for(collect(client.iter_orders(page_size=10)), GUARD)
+    assert [r.id for r in records] == [str(n) for n in range(150)]
+
+
+@pytest.mark.parametrize("dedupe", [True, False])
+@pytest.mark.parametrize("answered", ["always page 1", "clamped to the last page"])
+async def test_a_server_that_ignores_the_page_number_does_not_make_an_endless_list(
+    answered: str, dedupe: bool,
+) -> None:
+    """Every page past the reported end comes back full, so the plan would grow forever; a
+    page that repeats the one before it ends the list instead."""
+    async def pages(page_no: int, page_size: int) -> web.StreamResponse:
+        served = 1 if answered == "always page 1" else min(page_no, 10)
+        return orders_page(RECORDS, served, page_size, total=100, total_pages=10)
+
+    portal = Portal(pages)
+    async with portal_client(portal) as client:
+        records = await asyncio.wait_for(
+            collect(client.iter_orders(page_size=10, dedupe=dedupe)), GUARD)
+    expected = 10 if answered == "always page 1" else 100
+    assert len({r.id for r in records}) == expected
+    # The read-ahead window (2 x 8 pages) bounds what is fetched past the end.
+    assert portal.calls["orders"] <= 10 + 2 * 8
+
+
 async def test_a_bad_body_past_the_reported_end_raises() -> None:
     portal = Portal(understating(lambda: web.Response(text="<html>oops</html>")))
     async with portal_client(portal) as client:

@@ -104,6 +104,35 @@ def test_plan_grows_when_a_later_page_reports_more() -> None:
     assert [plan.take(), plan.take(), plan.take()] == [4, 5, None]
 
 
+def test_plan_ends_where_a_page_past_the_end_repeats_its_predecessor_in_any_order() -> None:
+    plan = PagePlan(10)
+    assert plan.take() == 1
+    plan.record(1, total=20, reported_pages=2, count=10)
+    assert [plan.take(), plan.take(), plan.take(), plan.take()] == [2, 3, None, None]
+    same = tuple(str(n) for n in range(10))
+    assert not plan.wants_keys(1)
+    assert plan.wants_keys(3)
+    plan.record(3, total=20, reported_pages=2, count=10, keys=same)  # lands first, full
+    assert plan.take() == 4  # a full page past the end: the list may go on
+    plan.record(2, total=20, reported_pages=2, count=10, keys=same)  # page 3 repeated it
+    assert plan.take() is None
+    plan.record(4, total=20, reported_pages=2, count=10, keys=same)
+    assert plan.finished
+    assert plan.repeated_at == 3
+
+
+def test_plan_keeps_going_while_pages_past_the_end_bring_new_records() -> None:
+    plan = PagePlan(10)
+    plan.take()
+    plan.record(1, total=20, reported_pages=2, count=10)
+    for page in (2, 3, 4):
+        assert plan.take() == page
+        plan.record(page, total=20, reported_pages=2, count=10,
+                    keys=tuple(f"{page}-{n}" for n in range(10)))
+    assert plan.take() == 5
+    assert plan.repeated_at is None
+
+
 def test_plan_ends_at_an_empty_page() -> None:
     plan = PagePlan(10)
     plan.take()

@@ -16,7 +16,7 @@ total equal (one insertion and one removal) cannot be seen by any reader of this
 
 from __future__ import annotations
 
-import math
+from collections.abc import Hashable
 
 __all__ = ["DEFAULT_MAX_PASSES", "PagePlan"]
 
@@ -45,6 +45,8 @@ class PagePlan:
         self._prefix_pages = 0  # pass 1: pages 1..k that reported the first total
         self._prefix_total = 0
         self._spread_used = 0
+        self._keys: dict[int, tuple[Hashable, ...]] = {}  # record keys of pages at the end
+        self.repeated_at: int | None = None  # first page found repeating its predecessor
 
     @property
     def reread_from(self) -> int:
@@ -75,21 +77,31 @@ class PagePlan:
         """True for a page past every end the server reported: read only to prove the end."""
         return self._end is not None and page_no > self._reported_end
 
+    def wants_keys(self, page_no: int) -> bool:
+        """Whether :meth:`record` needs the record keys of ``page_no``: pages from the last
+        reported one on, to tell a new full page past the end from a repeated one."""
+        return page_no >= self._reported_end
+
     def _planned_end(self, total: int, reported_pages: int | None) -> int:
-        pages = max(reported_pages or 0, math.ceil(total / self.page_size))
+        pages = max(reported_pages or 0, -(-total // self.page_size))
         # When the last page should be exactly full, read one page past it in the same round:
         # an empty page there proves the end without costing another round trip.
         if total > 0 and total % self.page_size == 0:
             pages += 1
         return pages
 
-    def record(self, page_no: int, total: int, reported_pages: int | None, count: int) -> None:
-        """What page ``page_no`` reported: the total it saw, its totalPage, its record count."""
+    def record(self, page_no: int, total: int, reported_pages: int | None, count: int,
+               keys: tuple[Hashable, ...] | None = None) -> None:
+        """What page ``page_no`` reported: the total it saw, its totalPage, its record count,
+        and (when :meth:`wants_keys` said so) the keys of its records in order."""
         self._outstanding -= 1
         self._totals[page_no] = total
         self.latest_total = total
         self._reported_end = max(self._reported_end, reported_pages or 0,
-                                 math.ceil(total / self.page_size))
+                                 -(-total // self.page_size))
+        if keys is not None and count:
+            self._keys[page_no] = keys
+            count = self._unless_repeated(page_no, count)
         self._min_total = total if self._min_total is None else min(self._min_total, total)
         self._max_total = total if self._max_total is None else max(self._max_total, total)
         end = self._planned_end(total, reported_pages)
@@ -100,6 +112,25 @@ class PagePlan:
             self._stop = page_no - 1 if self._stop is None else min(self._stop, page_no - 1)
         if self._outstanding == 0 and self._next > (self._limit() or 0):
             self._close_pass()
+
+    def _unless_repeated(self, page_no: int, count: int) -> int:
+        """``count``, or 0 when this page past the end repeats the page before it; a page
+        after it that repeats this one (it may have landed first) stops the plan here."""
+        keys = self._keys[page_no]
+        if page_no > self._reported_end and self._keys.get(page_no - 1) == keys:
+            self._repeated(page_no)
+            count = 0
+        following = page_no + 1
+        if following > self._reported_end and self._keys.get(following) == keys:
+            self._repeated(following)
+        for stale in [p for p in self._keys if p < min(page_no, self._reported_end) - 1]:
+            del self._keys[stale]
+        return count
+
+    def _repeated(self, page_no: int) -> None:
+        if self.repeated_at is None or page_no < self.repeated_at:
+            self.repeated_at = page_no
+        self._stop = page_no - 1 if self._stop is None else min(self._stop, page_no - 1)
 
     def _close_pass(self) -> None:
         totals = [self._totals[p] for p in sorted(self._totals)]
@@ -138,4 +169,5 @@ class PagePlan:
         self._stop = None
         self._next = self._lo
         self._totals = {}
+        self._keys = {}
         self.pass_no += 1

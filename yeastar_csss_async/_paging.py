@@ -59,7 +59,7 @@ class PageIterator(AsyncIterator[T], Generic[T]):
         # The fetch tasks reference only the fetcher, never this object, so dropping the
         # iterator (``break``) really drops it, and __del__ cancels the fetches at once.
         self._fetcher = _Fetcher(fetch, PagePlan(page_size, max_passes=max_passes),
-                                 ordered=ordered, max_ahead=max_ahead, label=label)
+                                 ordered=ordered, max_ahead=max_ahead, label=label, key=key)
         self._key = key
         self._dedupe = dedupe
         self._items: Sequence[T] = ()
@@ -158,8 +158,10 @@ class _Fetcher(Generic[T]):
     """Owns the page fetch tasks of one iteration and the pages they brought."""
 
     def __init__(self, fetch: Callable[[int], Awaitable[Page[T]]], plan: PagePlan, *,
-                 ordered: bool, max_ahead: int, label: str) -> None:
+                 ordered: bool, max_ahead: int, label: str,
+                 key: Callable[[T], Hashable | None]) -> None:
         self.fetch = fetch
+        self.key = key
         self.plan = plan
         self.ordered = ordered
         self.max_ahead = max(1, max_ahead)
@@ -294,7 +296,8 @@ class _Fetcher(Generic[T]):
         page_no, page = task.result()
         self.pages_read += 1
         self.total = page.total
-        self.plan.record(page_no, page.total, page.reported_total_pages, len(page.items))
+        keys = tuple(map(self.key, page.items)) if self.plan.wants_keys(page_no) else None
+        self.plan.record(page_no, page.total, page.reported_total_pages, len(page.items), keys)
         if self.ordered:
             self.ready_by_slot[slot] = page
         else:
@@ -315,11 +318,17 @@ class _Fetcher(Generic[T]):
     def _finish(self) -> None:
         self.closed = True
         self._wake()
+        if self.plan.repeated_at is not None:
+            logger.warning(
+                "%s: page %d past the reported end repeats page %d (the server seems to "
+                "ignore the page number); the list ends there", self.label,
+                self.plan.repeated_at, self.plan.repeated_at - 1,
+            )
         if self.plan.unstable:
             logger.warning(
                 "%s: the list kept changing during %d passes; records that moved in the "
                 "last pass may be missing", self.label, self.plan.pass_no,
             )
-        elif self.plan.pass_no > 1:
+        if self.plan.pass_no > 1 and not self.plan.unstable:
             logger.debug("%s: the list changed while it was read; re-read %d time(s)",
                          self.label, self.plan.pass_no - 1)
