@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import platform
 import random
 import time
@@ -297,8 +298,9 @@ class Transport:
 
     def _too_long(self, response: RawResponse, label: str, retry_after: float) -> RateLimitError:
         error = self._describe_error(response)
+        asked = f"{retry_after:.0f}s" if math.isfinite(retry_after) else "without end"
         return RateLimitError(
-            f"{label}: the server asks to wait {retry_after:.0f}s (Retry-After), longer than "
+            f"{label}: the server asks to wait {asked} (Retry-After), longer than "
             f"max_retry_after={self.retry.max_retry_after:g}s; not retried",
             status=response.status, code=error.code, request_id=error.request_id,
             retry_after=retry_after)
