@@ -6,6 +6,7 @@ import asyncio
 import gc
 import time
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 
 import aiohttp
 import pytest
@@ -160,15 +161,37 @@ async def test_expired_token_hit_by_many_concurrent_requests_renews_once(
     assert sum(sandbox.stats.grants.values()) - grants_before == 1
 
 
-async def test_tokens_are_refreshed_ahead_of_expiry(sandbox: Sandbox) -> None:
-    sandbox.config.token_lifetime = 1.0
+async def test_tokens_are_refreshed_ahead_of_expiry(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A token is renewed in the last 10% of its lifetime, while the server still accepts it.
+
+    Time is driven by hand: the sandbox's token expiry and the client's TokenManager read one
+    fake clock, so no sleep decides the outcome. Lifetime 100 s: renewal is due at
+    100 - min(60, 10% of 100) = 90 s and the token expires at 100 s. A request at 85 s must
+    reuse the token; one at 95 s must renew it first (without early renewal it would go out
+    with the old token, which the server still accepts, and no refresh grant would happen).
+    """
+    from yeastar_csss_async import _auth
+
+    now = {"offset": 0.0}
+
+    def fake_monotonic() -> float:
+        return time.monotonic() + now["offset"]
+
+    sandbox.clock = fake_monotonic
+    monkeypatch.setattr(_auth, "time", SimpleNamespace(monotonic=fake_monotonic))
+    sandbox.config.token_lifetime = 100.0
     async with make_client(sandbox) as client:
         await client.get_orders_page()
-        await asyncio.sleep(1.0)  # well into the last 10% of the lifetime
+        now["offset"] = 85.0  # before the renewal point: the token is reused
+        await client.get_orders_page()
+        assert sandbox.stats.grants["refresh_token"] == 0
+        now["offset"] = 95.0  # in the last 10%, before expiry
         await client.get_orders_page()
     assert sandbox.stats.grants["pp_credentials"] == 1
     assert sandbox.stats.grants["refresh_token"] == 1
-    assert sandbox.stats.by_path.get("/order/openapi/order/v1/page") == 2  # no 401 replay
+    assert sandbox.stats.by_path.get(ORDER_PATH) == 3  # no request was refused (no 401 replay)
 
 
 async def test_wrong_credentials_raise_authentication_error(sandbox: Sandbox) -> None:

@@ -133,8 +133,8 @@ class Sandbox:
 
     ``async with Sandbox(SandboxConfig(...)) as sandbox:`` serves both APIs on
     ``sandbox.base_url`` (a random free port by default) until the block ends. Use the
-    ``SANDBOX_*`` credentials. Tests may set ``intercept`` (answer a request themselves) and
-    ``after_page`` (change the data while pages are served).
+    ``SANDBOX_*`` credentials. Tests may set ``intercept`` (answer a request themselves),
+    ``after_page`` (change the data while pages are served) and ``clock`` (token expiry).
     """
 
     def __init__(self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1",
@@ -151,6 +151,8 @@ class Sandbox:
         )
         self.intercept: Intercept | None = None
         self.after_page: AfterPage | None = None
+        self.clock: Callable[[], float] = time.monotonic
+        """Seconds on the clock that token lifetimes are measured on (tests may replace it)."""
         self._tokens: dict[str, float] = {}
         self._refresh_tokens: dict[str, float] = {}
         self._faults = random.Random(self.config.seed)
@@ -251,7 +253,7 @@ class Sandbox:
         auth = request.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else ""
         expires = self._tokens.get(token)
-        if expires is None or expires <= time.monotonic():
+        if expires is None or expires <= self.clock():
             return _envelope(None, code="invalid_token", status=401,
                              detail="the access token is missing, invalid or expired")
         return None
@@ -259,7 +261,7 @@ class Sandbox:
     # --- Yeastar --------------------------------------------------------------------------
 
     def _issue(self) -> web.Response:
-        now, config = time.monotonic(), self.config
+        now, config = self.clock(), self.config
         token, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         self._tokens[token] = now + config.token_lifetime
         self._refresh_tokens[refresh] = now + config.refresh_lifetime
@@ -281,7 +283,7 @@ class Sandbox:
         elif grant == "refresh_token":
             refresh = str(form.get("refresh_token", ""))
             expires = self._refresh_tokens.pop(refresh, None)  # rotation: single use
-            if expires is None or expires <= time.monotonic():
+            if expires is None or expires <= self.clock():
                 return _envelope(None, code="invalid_refresh_token", status=401,
                                  detail="the refresh token is invalid or expired")
         else:
