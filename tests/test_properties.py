@@ -1,101 +1,196 @@
-"""Property tests (hypothesis): paging never loses or repeats a record; the sandbox's signer
-and the client's agree and ignore key order and empty values; the converter either builds a
-model or names the path that did not fit."""
+"""Property tests (hypothesis): the real PageIterator never loses, repeats or invents a record
+of a list that shifts while it is read, and surfaces a failed fetch; the sandbox's signer and
+the client's agree and ignore key order and empty values; the converter either builds a model
+or names the path that did not fit."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from yeastar_csss_async import (
+    APIError,
     Order,
     PackageOrder,
+    Page,
+    PageIterator,
     Product,
     ResponseFormatError,
+    TransportError,
     csss_sign_content,
     sign_csss_body,
 )
 from yeastar_csss_async._converters import structure_items
-from yeastar_csss_async._page_plan import PagePlan
 from yeastar_csss_async.sandbox._signing import sign_content as sandbox_sign_content
 from yeastar_csss_async.sandbox._signing import signature as sandbox_signature
 
 from conftest import load_seed
 
-# --- page planning ------------------------------------------------------------------------
+# --- the page engine over a shifting list ---------------------------------------------------
 
 
-class ShiftingList:
-    """Records newest first; the head moves while pages are read."""
+class ShiftingServer:
+    """A paged list, newest first, whose head moves while it is read.
 
-    def __init__(self, total: int) -> None:
+    Records are ints: the initial ones 0..total-1, inserted ones -1, -2, ... Each fetch of the
+    real ``PageIterator`` waits in ``pending`` until the test answers it; the answer is cut
+    from the list as it is at that moment, like a server that answers when it answers.
+    """
+
+    def __init__(self, total: int, page_size: int, reported: str) -> None:
         self.records = list(range(total))
+        self.page_size = page_size
+        self.reported = reported  # totalPage: "exact", "one" (understated) or "none"
+        self.ever = set(self.records)
         self.next_new = -1
+        self.pending: list[tuple[int, asyncio.Future[Page[int]]]] = []
+        self.calls = 0
+
+    async def fetch(self, page_no: int) -> Page[int]:
+        """What the iterator calls: wait until :meth:`answer` or :meth:`fail` settles it."""
+        self.calls += 1
+        future: asyncio.Future[Page[int]] = asyncio.get_running_loop().create_future()
+        entry = (page_no, future)
+        self.pending.append(entry)
+        try:
+            return await future
+        finally:
+            if entry in self.pending:  # cancelled by the iterator
+                self.pending.remove(entry)
+
+    def answer(self, index: int) -> None:
+        page_no, future = self.pending.pop(index)
+        start = (page_no - 1) * self.page_size
+        count = len(self.records)
+        reported = {"exact": math.ceil(count / self.page_size), "one": 1, "none": None}
+        future.set_result(Page.build(self.records[start:start + self.page_size],
+                                     page_no=page_no, page_size=self.page_size, total=count,
+                                     reported_total_pages=reported[self.reported]))
+
+    def fail(self, index: int, error: Exception) -> None:
+        self.pending.pop(index)[1].set_exception(error)
 
     def insert(self, n: int) -> None:
         for _ in range(n):
             self.records.insert(0, self.next_new)
+            self.ever.add(self.next_new)
             self.next_new -= 1
 
     def remove(self, n: int) -> None:
         del self.records[:n]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    total=st.integers(0, 120),
-    page_size=st.integers(1, 15),
-    understate=st.booleans(),
-    window=st.integers(1, 6),
-    data=st.data(),
-)
-def test_every_record_present_throughout_is_yielded_exactly_once(
-    total: int, page_size: int, understate: bool, window: int, data: st.DataObject,
-) -> None:
-    """The engine's bookkeeping (PagePlan + dedupe), driven step by step: hypothesis picks
-    which page answers next, when the list changes at the head, and by how much."""
-    server = ShiftingList(total)
-    initial = set(server.records)
-    removed: set[int] = set()
-    plan = PagePlan(page_size)
-    in_flight: list[int] = []
+async def _settle(server: ShiftingServer, consumer: asyncio.Task[None],
+                  yielded: list[int]) -> None:
+    """Let every task run until nothing moves: no timers or I/O are involved, so once the
+    visible state stays the same for many loop turns, every task waits on the test."""
+    def state() -> tuple[object, ...]:
+        return (server.calls, len(server.pending), len(yielded), consumer.done())
+
+    still, last = 0, state()
+    while still < 20:
+        await asyncio.sleep(0)
+        now = state()
+        still, last = (still + 1, last) if now == last else (0, now)
+
+
+def _transient_error(kind: str) -> Exception:
+    """A failure that must end the iteration, wherever it happens (after retries ran out)."""
+    if kind == "transport":
+        return TransportError("connection reset by peer")
+    return APIError("service unavailable", status=503, code="unavailable")
+
+
+async def _read_shifting_list(
+    server: ShiftingServer, data: st.DataObject, *, ordered: bool, max_ahead: int,
+) -> tuple[list[int], BaseException | None, BaseException | None]:
+    """Run one iteration; hypothesis picks which fetch answers next, when the head changes,
+    and whether a fetch fails. Returns (yielded, the injected error, the error raised)."""
+    iterator = PageIterator(server.fetch, lambda record: record, page_size=server.page_size,
+                            ordered=ordered, dedupe=True, max_ahead=max_ahead, label="t")
     yielded: list[int] = []
-    seen: set[int] = set()
-    mutations_left = data.draw(st.integers(0, 3), label="mutations")
-    for _step in range(5000):
-        if plan.finished and not in_flight:
+    raised: list[BaseException] = []
+
+    async def consume() -> None:
+        try:
+            async for record in iterator:
+                yielded.append(record)
+        except Exception as error:  # the property compares it with the injected one
+            raised.append(error)
+
+    consumer = asyncio.create_task(consume())
+    injected: BaseException | None = None
+    mutations = data.draw(st.integers(0, 3), label="mutations")
+    # A page that fails the first time it answers (0: none): any page, or one of the pages
+    # just past the end, which are read only to prove the end.
+    pages = math.ceil(len(server.records) / server.page_size)
+    fail_page = data.draw(st.just(0) | st.integers(1, pages + 2)
+                          | st.sampled_from([pages + 1, pages + 2]), label="failing page")
+    for _step in range(2000):
+        await _settle(server, consumer, yielded)
+        if consumer.done():
             break
-        while len(in_flight) < window and (page := plan.take()) is not None:
-            in_flight.append(page)
-        if not in_flight:
-            break
-        if mutations_left and data.draw(st.booleans(), label="mutate now"):
-            mutations_left -= 1
-            amount = data.draw(st.integers(1, 2 * page_size), label="amount")
+        assert server.pending, "the consumer waits, but no fetch is in flight"
+        if mutations and data.draw(st.booleans(), label="mutate now"):
+            mutations -= 1
+            amount = data.draw(st.integers(1, 2 * server.page_size), label="amount")
             if data.draw(st.booleans(), label="insert"):
                 server.insert(amount)
             else:
-                removed.update(server.records[:amount])
                 server.remove(amount)
-        index = data.draw(st.integers(0, len(in_flight) - 1), label="which page answers")
-        page_no = in_flight.pop(index)
-        start = (page_no - 1) * page_size
-        items = server.records[start:start + page_size]
-        count = len(server.records)
-        reported = 1 if understate else math.ceil(count / page_size)
-        plan.record(page_no, count, reported, len(items))
-        for record in items:
-            if record not in seen:
-                seen.add(record)
-                yielded.append(record)
-    assert plan.finished
-    assert not plan.unstable
+        last = len(server.pending) - 1
+        index = data.draw(st.integers(0, last), label="which answers") if last else 0
+        if injected is None and server.pending[index][0] == fail_page:
+            injected = _transient_error(data.draw(st.sampled_from(["transport", "503"]),
+                                                  label="error"))
+            server.fail(index, injected)
+        else:
+            server.answer(index)
+    else:
+        raise AssertionError("the iteration did not end")
+    await consumer
+    await iterator.aclose()
+    event(f"passes: {iterator.passes}; failed: {injected is not None}")
+    assert server.pending == [], "a fetch outlived the iteration"
+    return yielded, injected, raised[0] if raised else None
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    total=st.integers(0, 90),
+    whole_pages=st.booleans(),
+    page_size=st.integers(1, 12),
+    reported=st.sampled_from(["exact", "one", "none"]),
+    ordered=st.booleans(),
+    max_ahead=st.integers(1, 6),
+    data=st.data(),
+)
+def test_page_iterator_yields_every_record_present_throughout_exactly_once(
+    total: int, whole_pages: bool, page_size: int, reported: str, ordered: bool,
+    max_ahead: int, data: st.DataObject,
+) -> None:
+    """The real PageIterator over a list that changes at the head while it is read, with
+    fetches answering in any order: unless a fetch fails (then the iteration raises exactly
+    that error), every record present from start to end is yielded once, no record is
+    yielded twice, and nothing that was never in the list is invented."""
+    if whole_pages:  # the last page is full: the page after it is read to prove the end
+        total -= total % page_size
+    server = ShiftingServer(total, page_size, reported)
+    initial = set(server.records)
+    yielded, injected, raised = asyncio.run(
+        _read_shifting_list(server, data, ordered=ordered, max_ahead=max_ahead))
+    if injected is not None:
+        assert raised is injected
+        return
+    assert raised is None
     assert len(yielded) == len(set(yielded))
-    assert initial - removed <= set(yielded)
+    assert initial & set(server.records) <= set(yielded)
+    assert set(yielded) <= server.ever
 
 
 # --- CSSS sign ------------------------------------------------------------------------------
