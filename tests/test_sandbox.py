@@ -288,6 +288,17 @@ def test_sandbox_signer_signs_numbers_as_sent_and_escapes_only_what_json_must() 
         decode_body(b'{"a":NaN}')
 
 
+@pytest.mark.parametrize(("params", "error"), [
+    ({"a": float("nan")}, ValueError), ({"a": {1: "x"}}, TypeError),
+    ({"a": b"bytes"}, TypeError), ({"a": {"set"}}, TypeError),
+])
+def test_sandbox_signer_refuses_what_json_cannot_carry(
+    params: Mapping[str, object], error: type[Exception],
+) -> None:
+    with pytest.raises(error):
+        sign_content(params)
+
+
 def test_sandbox_does_not_import_the_client_signer() -> None:
     """The sandbox's sign check must stay independent of the code it is meant to catch."""
     forbidden_modules = {"_csss_protocol", "_yeastar_protocol", "_wire"}

@@ -19,7 +19,9 @@ import hashlib
 import hmac
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
+
+import attrs
 
 __all__ = ["RawNumber", "decode_body", "sign_content", "signature"]
 
@@ -30,25 +32,14 @@ _ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", ord("\b"): "\\b", ord("\f")
                  ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
 
 
+@attrs.frozen
 class RawNumber:
     """A JSON number with a fraction or exponent, kept as the exact text that was sent.
 
     Decoding ``1.50`` to a float would sign ``1.5``; the rule signs numbers as sent.
     """
 
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, RawNumber) and other.text == self.text
-
-    def __hash__(self) -> int:
-        return hash(self.text)
-
-    def __repr__(self) -> str:
-        return f"RawNumber({self.text!r})"
+    text: str
 
 
 def decode_body(raw: bytes) -> object:
@@ -88,7 +79,7 @@ def _render(value: object) -> str:
         return repr(value)  # the shortest text that reads back as the same float
     if isinstance(value, Mapping):
         return _render_object(value.items())
-    if isinstance(value, Sequence):
+    if isinstance(value, (list, tuple)):
         return "[" + ",".join(_render(item) for item in value) + "]"
     raise TypeError(f"cannot sign a value of type {type(value).__name__}")
 
