@@ -9,19 +9,32 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from ._errors import APIError, AuthenticationError, Redactor, ResponseFormatError
 from ._transport import logger
-from ._yeastar_protocol import TokenGrant, credentials_form, refresh_form
+from ._yeastar_protocol import (
+    DEFAULT_TOKEN_LIFETIME,
+    TokenGrant,
+    credentials_form,
+    refresh_form,
+)
 
-__all__ = ["MIN_TOKEN_LIFETIME", "TokenManager"]
+__all__ = ["MIN_TOKEN_LIFETIME", "TokenManager", "token_lifetime"]
 
 REFRESH_TOKEN_LIFETIME = 15 * 24 * 3600.0  # documented: refresh tokens last 15 days
-MIN_TOKEN_LIFETIME = 10.0
-"""A token is reused for at least this many seconds, whatever ``expiresIn`` says (0, negative
-or tiny would otherwise mean one token request per call); a server that really rejects it
+MIN_TOKEN_LIFETIME = 1.0
+"""A token is reused for at least this many seconds, however short ``expiresIn`` is (a tiny
+value would otherwise mean one token request per call); a server that really rejects it
 sooner answers 401, which renews it."""
 _EARLY_MAX = 60.0  # renew at most this many seconds before expiry ...
 _EARLY_SHARE = 0.1  # ... and at most this share of the token's lifetime
 
 GrantFetcher = Callable[[Mapping[str, str]], Awaitable[TokenGrant]]
+
+
+def token_lifetime(expires_in: float) -> float:
+    """Seconds to trust a new token for: ``expiresIn``, but at least ``MIN_TOKEN_LIFETIME``;
+    zero or negative (meaningless for a token just issued) is read as the documented 30 min."""
+    if expires_in <= 0:
+        return DEFAULT_TOKEN_LIFETIME
+    return max(expires_in, MIN_TOKEN_LIFETIME)
 
 
 class TokenManager:
@@ -30,7 +43,9 @@ class TokenManager:
     * First use requests a token with ``grant_type=pp_credentials``.
     * A token is renewed shortly before it expires (``min(60 s, 10% of its lifetime)``) with
       ``grant_type=refresh_token`` and the newest refresh token; if that fails, with the
-      credentials again. While that early renewal runs, other tasks keep using the token,
+      credentials again. ``expiresIn`` is trusted down to 1 s; zero or negative means the
+      documented 30 min (a 401 renews a token the server ends sooner). While that early
+      renewal runs, other tasks keep using the token,
       and if it fails, the still-valid token is used and the renewal tried again later.
     * Single flight: one renewal at a time, run in a task this manager owns; every caller
       that needs it waits for that one renewal and shares its outcome, success or failure
@@ -81,11 +96,15 @@ class TokenManager:
     async def rejected(self, token: str) -> tuple[str, bool]:
         """The server refused ``token`` (HTTP 401): renew unless someone already did.
 
-        Returns the token to retry with, and whether a renewal after this rejection produced
-        it (False when another task had renewed already and its token is reused).
+        Returns the token to retry with, and whether a renewal started after this rejection
+        produced it (False when another task had renewed already, or had a renewal under way).
         """
         if self._access is not None and self._access != token:
             return self._access, False
+        if self._renewal is not None:
+            # Under way since before this rejection: share its outcome, but its token may
+            # predate whatever revoked ours, so it does not count as this caller's renewal.
+            return await self._join_renewal(), False
         self._access = None
         return await self._join_renewal(), True
 
@@ -116,7 +135,7 @@ class TokenManager:
         now = time.monotonic()
         self._redactor.add(grant.access_token)
         self._redactor.add(grant.refresh_token)
-        lifetime = max(grant.expires_in, MIN_TOKEN_LIFETIME)
+        lifetime = token_lifetime(grant.expires_in)
         self._access = grant.access_token
         self._expires_at = now + lifetime
         self._renew_at = self._expires_at - min(_EARLY_MAX, _EARLY_SHARE * lifetime)

@@ -34,10 +34,11 @@ __all__ = ["YeastarPartnerClient"]
 T = TypeVar("T")
 
 
-_MAX_SENDS = 3
-"""Sends of one request at most: the first; a replay with the token another task renewed to
-meanwhile (it may be revoked as well); a replay after this request's own re-authentication,
-after which a rejection is final."""
+_MAX_SENDS = 5
+"""Sends of one request at most. A request whose token is refused is replayed with the token
+another task renewed to meanwhile (it may have been revoked as well), and is refused for good
+only after a renewal of its own (one started after its own rejection); the cap only stops a
+server that revokes every token at once, forever."""
 
 
 class YeastarPartnerClient(BaseClient):
@@ -117,18 +118,20 @@ class YeastarPartnerClient(BaseClient):
 
         label = f"GET {path}"
         reauthenticated = False
-        for _ in range(_MAX_SENDS):
+        for send in range(1, _MAX_SENDS + 1):
             response = await self._transport.send(build, label=label)
+            rejection: APIError | None = None
             try:
                 return self._decode(response)
             except APIError as error:
                 if not is_token_rejection(error):
                     raise
                 rejection = error
-                if reauthenticated:
-                    break
+            if reauthenticated or send == _MAX_SENDS:
+                break
             _, renewed = await self._tokens.rejected(used[-1])
-            reauthenticated = reauthenticated or renewed
+            reauthenticated = renewed
+        assert rejection is not None
         if isinstance(rejection, AuthenticationError):
             raise rejection
         raise AuthenticationError(rejection.message, status=rejection.status,
