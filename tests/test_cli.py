@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
 import os
+import select
 import signal
+import stat
 import subprocess
 import sys
 from decimal import Decimal
@@ -106,23 +109,29 @@ async def test_api_error_exits_1_with_the_code(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())  # noqa: ASYNC240 - the subprocess has ended
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_an_export_killed_midway_leaves_no_file(tmp_path: Path, sig: int, code: int) -> None:
+SIGNALS = [(signal.SIGINT, 130, "interrupted\n"), (signal.SIGTERM, 143, "terminated\n")]
+
+
+@pytest.mark.parametrize("existing", [False, True])
+@pytest.mark.parametrize(("sig", "code", "message"), SIGNALS)
+def test_an_export_killed_midway_leaves_no_file(tmp_path: Path, sig: int, code: int,
+                                                 message: str, existing: bool) -> None:
     target = tmp_path / "orders.jsonl"
+    if existing:
+        target.write_text("old\n")
+        target.chmod(0o640)
     process = subprocess.Popen(
         [*COMMAND, "export", "orders", "--sandbox", "--sandbox-size", "5000",
          "--sandbox-latency", "0.1", "--page-size", "10", "--concurrency", "2",
          "--output", str(target)],
         env=CLEAN_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = 60
-        while deadline and not any(tmp_path.iterdir()):  # wait until writing started
-            deadline -= 1
-            try:
-                process.wait(timeout=0.1)
+        for _ in range(600):  # until records reach the temporary file (60 s at most)
+            temp = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+            if (temp and temp[0].stat().st_size > 0) or process.poll() is not None:
                 break
-            except subprocess.TimeoutExpired:
-                pass
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.1)
         assert process.poll() is None, "the export ended before it could be interrupted"
         process.send_signal(sig)
         _, stderr = process.communicate(timeout=30)
@@ -132,7 +141,97 @@ def test_an_export_killed_midway_leaves_no_file(tmp_path: Path, sig: int, code: 
             process.communicate()
     assert process.returncode == code, stderr
     assert "Traceback" not in stderr
-    assert list(tmp_path.iterdir()) == []  # neither the target nor a temp file
+    assert stderr.endswith(message)
+    if existing:
+        assert [p.name for p in tmp_path.iterdir()] == ["orders.jsonl"]
+        assert target.read_text() == "old\n"
+        assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    else:
+        assert list(tmp_path.iterdir()) == []  # neither the target nor a temp file
+
+
+def pipe_is_full(write_end: int) -> bool:
+    """True when a pipe has no room left, so its writers block (asked on a write end)."""
+    return not select.select([], [write_end], [], 0)[1]
+
+
+@pytest.mark.parametrize(("sig", "code", "message"), SIGNALS)
+def test_a_stalled_stdout_does_not_hold_up_a_signal(sig: int, code: int, message: str) -> None:
+    # The reader never reads: once the pipe is full, every write to it blocks. Requirement:
+    # the signal acts within a second. The bound below is not that second (process start
+    # and teardown on a loaded machine are not the export's doing): the point is that the
+    # old code never exits at all, its event loop stuck in write(); 10 s tells the two apart
+    # without a timing assertion that can flake.
+    read_end, write_end = os.pipe()
+    process = subprocess.Popen(
+        [*COMMAND, "export", "orders", "--sandbox", "--sandbox-size", "20000", "-o", "-"],
+        env=CLEAN_ENV, stdout=write_end, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(3000):  # until the pipe is full (30 s at most): the export is stalled
+            if pipe_is_full(write_end) or process.poll() is not None:
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.01)
+        assert process.poll() is None, "the export ended before it stalled"
+        assert pipe_is_full(write_end), "the export never stalled"
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the export ignored the signal while its output was stalled")
+        assert process.stderr is not None
+        stderr = process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(read_end)
+        os.close(write_end)
+        if process.stderr is not None:
+            process.stderr.close()
+    assert process.returncode == code, stderr
+    assert stderr == message
+
+
+def test_a_reader_that_goes_away_ends_the_export_quietly_with_141() -> None:
+    process = subprocess.Popen(
+        [*COMMAND, "export", "orders", "--sandbox", "--sandbox-size", "5000", "-o", "-"],
+        env=CLEAN_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    assert process.stdout.read(100)  # `| head -c 100`
+    process.stdout.close()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 141
+    assert stderr == b""
+
+
+# Runs the real command, and reports library tasks still pending when its HTTP session
+# closes (after a failure, every fetch must have been cancelled and awaited before that).
+SESSION_CLOSE_WATCH = """
+import asyncio, sys, aiohttp
+from yeastar_csss_async import cli
+close = aiohttp.ClientSession.close
+async def watched_close(self):
+    pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()
+               and "yeastar_csss_async" in getattr(t.get_coro(), "cr_code", close.__code__)
+               .co_filename and "sandbox" not in t.get_coro().cr_code.co_filename]
+    if pending:
+        print(f"{len(pending)} tasks pending when the session closed", file=sys.stderr)
+    await close(self)
+aiohttp.ClientSession.close = watched_close
+raise SystemExit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_a_write_error_mid_export_exits_1_after_closing_every_fetch(tmp_path: Path) -> None:
+    with open("/dev/full", "wb") as full:  # every write: ENOSPC, like a full disk
+        result = subprocess.run(
+            [sys.executable, "-c", SESSION_CLOSE_WATCH, "export", "orders", "--sandbox",
+             "--sandbox-size", "5000", "--page-size", "10", "--output", "-"],
+            stdout=full, stderr=subprocess.PIPE, text=True, env=CLEAN_ENV, timeout=120,
+            check=False)
+    assert result.stderr == "yeastar-csss: stdout: No space left on device\n"
+    assert result.returncode == 1
 
 
 def test_help_lists_the_commands() -> None:

@@ -1,26 +1,32 @@
-"""Writing exported records: JSONL or CSV, atomically, with an optional progress line."""
+"""Writing exported records: JSONL or CSV, off the event loop, with an optional progress line.
+
+Where the bytes go (a file replaced atomically, a device or pipe written through) is decided
+by :mod:`._output`; this module formats records and feeds them to a writer thread.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import io
 import json
-import os
-import sys
-import tempfile
+import queue
+import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from pathlib import Path
-from typing import IO, Any, TextIO
+from types import TracebackType
+from typing import IO, Any
 
 import attrs
 import cattrs
 
-__all__ = ["Progress", "RecordWriter", "atomic_output", "record_fields"]
+from ._output import Output
+
+__all__ = ["BackgroundWriter", "Progress", "RecordFormatter", "drain", "record_fields"]
 
 _converter = cattrs.Converter()
 _converter.register_unstructure_hook(datetime, lambda value: value.isoformat())
@@ -46,26 +52,36 @@ def record_fields(model: type[Any]) -> list[str]:
     return [field.name for field in attrs.fields(model)]
 
 
-class RecordWriter:
-    """Writes models as JSON lines or CSV rows; the per-class work is done once."""
+class RecordFormatter:
+    """Turns models into JSON lines or CSV rows; the per-class work is done once."""
 
-    def __init__(self, stream: TextIO, model: type[Any], fmt: str) -> None:
-        self._stream = stream
+    def __init__(self, model: type[Any], fmt: str) -> None:
         self._names = record_fields(model)
-        self._fmt = fmt
-        self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
-        if self._csv is not None:
-            self._csv.writerow(self._names)
+        self._csv = fmt == "csv"
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\n")
 
-    def write(self, record: object) -> None:
-        """Write one record."""
-        values = [_plain(getattr(record, name)) for name in self._names]
-        if self._csv is None:
-            self._stream.write(json.dumps(dict(zip(self._names, values, strict=True)),
-                                          ensure_ascii=False, separators=(",", ":")))
-            self._stream.write("\n")
-        else:
-            self._csv.writerow([_cell(value) for value in values])
+    def header(self) -> str:
+        """What goes before the first record: the CSV column names, or nothing for JSONL."""
+        return self._rows([self._names]) if self._csv else ""
+
+    def format(self, records: Sequence[object]) -> str:
+        """The text of ``records``, one line (JSONL) or row (CSV) each, newline-terminated."""
+        names = self._names
+        if not self._csv:
+            return "".join(
+                json.dumps(dict(zip(names, [_plain(getattr(record, name)) for name in names],
+                                    strict=True)), ensure_ascii=False, separators=(",", ":"))
+                + "\n" for record in records)
+        return self._rows([[_cell(_plain(getattr(record, name))) for name in names]
+                           for record in records])
+
+    def _rows(self, rows: list[list[str]]) -> str:
+        buffer = self._buffer
+        buffer.seek(0)
+        buffer.truncate()
+        self._writer.writerows(rows)
+        return buffer.getvalue()
 
 
 def _cell(value: object) -> str:
@@ -76,31 +92,140 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-@contextlib.contextmanager
-def atomic_output(target: str) -> Iterator[TextIO]:
-    """A text stream for ``target`` (``-`` is stdout).
+_FINISH = object()
+_STOP = object()
 
-    A file is written to a temporary file beside the target and renamed onto it only when
-    the block ends without an exception, so an interrupted or failed export never leaves a
-    partial file under the final name (and the temporary file is removed).
+
+class BackgroundWriter:
+    """Formats and writes batches of records on a daemon thread, off the event loop.
+
+    ``async with BackgroundWriter(output, formatter) as writer:`` opens the output on the
+    thread (a FIFO may wait there for its reader), ``await writer.put(batch)`` hands over a
+    batch, and leaving the block without an error waits until everything is written and
+    committed (for a file: fsynced and renamed onto its name). Leaving it with an error or a
+    cancellation discards the output at once (no temporary file, nothing under the final
+    name) and does not wait for the thread.
+
+    ``put`` waits, without blocking the loop, only while ``max_batches`` batches wait
+    already: a slow reader slows the export down instead of growing memory, and a reader
+    that stops reading never keeps the loop from handling a signal. A write error surfaces
+    from the next ``put`` or from the end of the block. The thread is never joined after a
+    failure: one blocked on a stalled pipe dies with the process.
     """
-    if target == "-":
-        yield sys.stdout
-        sys.stdout.flush()
-        return
-    path = Path(target)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                         dir=path.parent if str(path.parent) else ".")
-    try:
-        with open(handle, "w", encoding="utf-8", newline="") as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
+
+    def __init__(self, output: Output, formatter: RecordFormatter, *,
+                 max_batches: int = 4) -> None:
+        self._output = output
+        self._formatter = formatter
+        self._loop = asyncio.get_running_loop()
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._room = asyncio.Semaphore(max_batches)
+        self._opened: asyncio.Future[None] = self._loop.create_future()
+        self._finished: asyncio.Future[None] = self._loop.create_future()
+        self._error: BaseException | None = None
+        self._aborted = False
+        self._thread = threading.Thread(target=self._run, name="yeastar-csss-writer",
+                                        daemon=True)
+
+    async def __aenter__(self) -> BackgroundWriter:
+        self._thread.start()
+        try:
+            await self._opened
+            self._raise_if_failed()
+        except BaseException:
+            self.abort()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if exc_type is not None:
+            self.abort()
+            return
+        try:
+            self._raise_if_failed()
+            self._queue.put(_FINISH)
+            await self._finished
+            self._raise_if_failed()
+        except BaseException:
+            self.abort()
+            raise
+
+    async def put(self, records: Sequence[object]) -> None:
+        """Hand ``records`` to the writer; wait while the writer is ``max_batches`` behind."""
+        self._raise_if_failed()
+        await self._room.acquire()
+        self._raise_if_failed()
+        self._queue.put(records)
+
+    def abort(self) -> None:
+        """Stop writing and discard the output; never blocks."""
+        self._aborted = True
+        self._queue.put(_STOP)
+        self._output.discard()
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    # --- on the writer thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        output = self._output
+        try:
+            output.open()
+            self._signal(_set_done, self._opened)
+            if self._aborted:
+                return
+            header = self._formatter.header()
+            if header:
+                output.write(header.encode("utf-8"))
+            while True:
+                item = self._queue.get()
+                if item is _STOP or self._aborted:
+                    return
+                if item is _FINISH:
+                    output.commit()
+                    self._signal(_set_done, self._finished)
+                    return
+                assert isinstance(item, Sequence)
+                output.write(self._formatter.format(item).encode("utf-8"))
+                self._signal(self._room.release)
+        except BaseException as error:  # handed over to the loop, which raises it
+            self._error = error
+            self._signal(_set_done, self._opened)
+            self._signal(_set_done, self._finished)
+            self._signal(self._room.release)
+        finally:
+            output.close()
+
+    def _signal(self, callback: Callable[..., object], *args: object) -> None:
+        # The loop may be closed already: a writer abandoned on a stalled pipe, unblocked late.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(callback, *args)
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def drain(records: AsyncIterator[Any], writer: BackgroundWriter,
+                on_record: Callable[[int], None], *, batch_size: int = 256) -> int:
+    """Hand every record of ``records`` to ``writer`` in batches of ``batch_size``, calling
+    ``on_record(count)`` after each record. Return the count."""
+    count = 0
+    batch: list[Any] = []
+    async for record in records:
+        batch.append(record)
+        count += 1
+        on_record(count)
+        if len(batch) >= batch_size:
+            await writer.put(batch)
+            batch = []
+    if batch:
+        await writer.put(batch)
+    return count
 
 
 class Progress:
@@ -136,21 +261,3 @@ class Progress:
         if self._stream is not None:
             self._stream.write("\r" + " " * 80 + "\r")
             self._stream.flush()
-
-
-async def drain(records: AsyncIterator[Any], writer: RecordWriter,
-                on_record: Callable[[int], None]) -> int:
-    """Write every record of ``records``; call ``on_record(count)`` for each. Return count."""
-    count = 0
-    write = writer.write
-    async for record in records:
-        write(record)
-        count += 1
-        on_record(count)
-    return count
-
-
-def utf8_stdout() -> None:
-    """Make stdout UTF-8 for exports to '-' whatever the locale says."""
-    if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.encoding.lower() != "utf-8":
-        sys.stdout.reconfigure(encoding="utf-8")

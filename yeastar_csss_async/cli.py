@@ -7,9 +7,10 @@
     yeastar-csss export package-orders --order-status 1 --output -
     yeastar-csss sandbox --port 8080
 
-Exit codes: 0 done; 1 API or transport error; 2 usage or configuration; 130 interrupted
-(143 on SIGTERM). Credentials come from ``YEASTAR_CLIENT_ID``/``YEASTAR_CLIENT_SECRET`` and
-``CSSS_ACCESS_CODE``/``CSSS_SECRET``, or from the embedded sandbox with ``--sandbox``.
+Exit codes: 0 done; 1 API, transport or I/O error; 2 usage or configuration; 130 interrupted
+(143 on SIGTERM); 141 the reader went away (``| head``). Credentials come from
+``YEASTAR_CLIENT_ID``/``YEASTAR_CLIENT_SECRET`` and ``CSSS_ACCESS_CODE``/``CSSS_SECRET``, or
+from the embedded sandbox with ``--sandbox``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any
 
 from . import (
@@ -33,7 +35,8 @@ from . import (
     __version__,
 )
 from ._base import BaseClient
-from ._export import Progress, RecordWriter, atomic_output, drain, utf8_stdout
+from ._export import BackgroundWriter, Progress, RecordFormatter, drain
+from ._output import open_output
 from ._paging import PageIterator
 from .models import Order
 from .sandbox import (
@@ -135,31 +138,30 @@ def _make_client(args: argparse.Namespace, base_url: str | None) -> BaseClient:
 
 
 async def _records(client: BaseClient, args: argparse.Namespace,
-                   progress: _Counters) -> AsyncIterator[Any]:
+                   progress: _Counters) -> AsyncGenerator[Any, None]:
+    """Every record of the export. Each list's iterator is made only when its turn comes, and
+    closed (its fetches cancelled and awaited) when it ends or this generator is closed."""
     ordered = not args.unordered
+    lists: list[Callable[[], PageIterator[Any]]]
     if isinstance(client, CSSSClient):
-        package_orders = client.iter_package_orders(
-            page_size=args.page_size or 50, ordered=ordered, device_id=args.device_id,
-            order_id=args.order_id, order_status=args.order_status,
-            order_type=args.order_type)
-        async with package_orders:
-            progress.attach(package_orders)
-            async for record in package_orders:
-                yield record
-        return
-    assert isinstance(client, YeastarPartnerClient)
-    page_size = args.page_size or 100
-    iterators: list[PageIterator[Any]]
-    if args.kind == "orders":
-        iterators = [client.iter_orders(page_size=page_size, ordered=ordered)]
+        lists = [functools.partial(
+            client.iter_package_orders, page_size=args.page_size or 50, ordered=ordered,
+            device_id=args.device_id, order_id=args.order_id,
+            order_status=args.order_status, order_type=args.order_type)]
     else:
-        lines = args.product_id or [line.product_id for line in
-                                    await client.list_subscription_products()
-                                    if line.product_id is not None]
-        iterators = [client.iter_products(line, page_size=page_size, ordered=ordered)
-                     for line in lines]
-    for iterator in iterators:
-        async with iterator:
+        assert isinstance(client, YeastarPartnerClient)
+        page_size = args.page_size or 100
+        if args.kind == "orders":
+            lists = [functools.partial(client.iter_orders, page_size=page_size,
+                                       ordered=ordered)]
+        else:
+            lines = args.product_id or [line.product_id for line in
+                                        await client.list_subscription_products()
+                                        if line.product_id is not None]
+            lists = [functools.partial(client.iter_products, line, page_size=page_size,
+                                       ordered=ordered) for line in lines]
+    for make in lists:
+        async with make() as iterator:
             progress.attach(iterator)
             async for record in iterator:
                 yield record
@@ -190,33 +192,47 @@ class _Counters:
 async def _export(args: argparse.Namespace) -> int:
     if args.kind != "products" and args.product_id:
         raise UsageError("--product-id applies to products only")
-    async with contextlib.AsyncExitStack() as stack:
-        base_url = None
-        if args.sandbox:
-            kind_size = {"orders": "orders", "products": "products_per_line",
-                         "package-orders": "package_orders"}[args.kind]
-            config = SandboxConfig(latency=args.sandbox_latency,
-                                   fault_rate=args.sandbox_fault_rate)
-            if args.sandbox_size:
-                setattr(config, kind_size, args.sandbox_size)
-            base_url = (await stack.enter_async_context(Sandbox(config))).base_url
-        client = await stack.enter_async_context(_make_client(args, base_url))
-        counters = _Counters()
-        show = not args.quiet and sys.stderr.isatty()
-        progress = Progress(sys.stderr if show else None, args.kind)
-        started = time.monotonic()
-        if args.output == "-":
-            utf8_stdout()
-        with atomic_output(args.output) as stream:
-            writer = RecordWriter(stream, MODELS[args.kind], args.format)
-            count = await drain(_records(client, args, counters), writer,
+    formatter = RecordFormatter(MODELS[args.kind], args.format)
+    counters = _Counters()
+    show = not args.quiet and sys.stderr.isatty()
+    progress = Progress(sys.stderr if show else None, args.kind)
+    started = time.monotonic()
+    try:
+        # Left in reverse order: the records (their fetches cancelled and awaited), the
+        # client, the output (committed, or discarded on any error), the sandbox.
+        async with contextlib.AsyncExitStack() as stack:
+            base_url = None
+            if args.sandbox:
+                base_url = await stack.enter_async_context(_sandbox(args))
+            client = _make_client(args, base_url)  # configuration errors come first
+            # No await between making the output and handing it to the writer, which
+            # commits or discards it whatever happens.
+            output = open_output(args.output)
+            writer = await stack.enter_async_context(BackgroundWriter(output, formatter))
+            await stack.enter_async_context(client)
+            records = await stack.enter_async_context(
+                contextlib.aclosing(_records(client, args, counters)))
+            count = await drain(records, writer,
                                 lambda n: progress.tick(n, counters.pages, counters.total))
+    finally:
         progress.done()
-        if not args.quiet:
-            print(f"{args.kind}: {count:,} records, {counters.pages:,} pages, "
-                  f"{client.stats.retries} retries, {time.monotonic() - started:.2f}s"
-                  + ("" if args.output == "-" else f" -> {args.output}"), file=sys.stderr)
+    if not args.quiet:
+        print(f"{args.kind}: {count:,} records, {counters.pages:,} pages, "
+              f"{client.stats.retries} retries, {time.monotonic() - started:.2f}s"
+              + ("" if args.output == "-" else f" -> {args.output}"), file=sys.stderr)
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _sandbox(args: argparse.Namespace) -> AsyncIterator[str]:
+    """The embedded sandbox for ``export --sandbox``; yields its base URL."""
+    kind_size = {"orders": "orders", "products": "products_per_line",
+                 "package-orders": "package_orders"}[args.kind]
+    config = SandboxConfig(latency=args.sandbox_latency, fault_rate=args.sandbox_fault_rate)
+    if args.sandbox_size:
+        setattr(config, kind_size, args.sandbox_size)
+    async with Sandbox(config) as sandbox:
+        yield sandbox.base_url
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -278,9 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 141
-    except OSError as error:
-        print(f"yeastar-csss: {error}", file=sys.stderr)
-        code = 2
+    except OSError as error:  # disk full, I/O error, an output that cannot be written
+        reason = error.strerror or str(error) or type(error).__name__
+        print(f"yeastar-csss: {error.filename}: {reason}" if error.filename is not None
+              else f"yeastar-csss: {reason}", file=sys.stderr)
+        code = 1
     if code == 143:
         print("terminated", file=sys.stderr)
     return code
