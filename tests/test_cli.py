@@ -10,6 +10,7 @@ import json
 import os
 import select
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -86,9 +87,64 @@ def test_missing_credentials_exit_2_with_one_line() -> None:
     assert "CSSS_ACCESS_CODE" in result.stderr
 
 
-def test_usage_errors_exit_2() -> None:
-    assert run("export", "invoices").returncode == 2
-    assert run("export", "orders", "--sandbox", "--product-id", "13").returncode == 2
+UNWRITABLE_DIR = "/sys" if os.geteuid() == 0 else "{tmp}/read-only"  # root may write anywhere else
+EXPORT = ("export", "orders", "--sandbox")
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    pytest.param((), 2, "required", id="no command"),
+    pytest.param(("export",), 2, "required", id="no kind"),
+    pytest.param(("export", "invoices"), 2, "invalid choice", id="unknown kind"),
+    pytest.param((*EXPORT, "--bogus"), 2, "--bogus", id="unknown flag"),
+    pytest.param((*EXPORT, "--format", "xml"), 2, "--format", id="unknown format"),
+    pytest.param((*EXPORT, "--page-size", "0"), 2, "--page-size", id="page size 0"),
+    pytest.param((*EXPORT, "--page-size", "ten"), 2, "'ten'", id="page size not a number"),
+    pytest.param((*EXPORT, "--concurrency", "-3"), 2, "--concurrency", id="negative"),
+    pytest.param((*EXPORT, "--page-size", "9" * 5000), 2, "--page-size", id="5000 digits"),
+    pytest.param((*EXPORT, "--sandbox-latency", "nan"), 2, "--sandbox-latency", id="nan"),
+    pytest.param((*EXPORT, "--sandbox-fault-rate", "2"), 2, "--sandbox-fault-rate",
+                 id="fault rate 2"),
+    pytest.param((*EXPORT, "--product-id", "13"), 2, "--product-id", id="orders by product"),
+    pytest.param(("sandbox", "--port", "70000"), 2, "--port", id="port 70000"),
+    pytest.param(("export", "orders", "--base-url", "ftp://x"), 2, "'ftp://x'", id="ftp"),
+    pytest.param(("export", "orders", "--base-url", "http://"), 2, "--base-url", id="no host"),
+    pytest.param(("export", "orders", "--base-url", "http://x:99999"), 2, "--base-url",
+                 id="port out of range"),
+    pytest.param(("export", "orders"), 2, "YEASTAR_CLIENT_ID", id="no credentials"),
+    pytest.param((*EXPORT, "-o", "{tmp}/missing/orders.jsonl"), 1, "No such file",
+                 id="missing directory"),
+    pytest.param((*EXPORT, "-o", UNWRITABLE_DIR + "/orders.jsonl"), 1, "Permission denied",
+                 id="unwritable directory"),
+    pytest.param((*EXPORT, "-o", "{tmp}"), 1, "Is a directory", id="output is a directory"),
+    pytest.param((*EXPORT, "-o", "/dev/full"), 1, "No space left", id="disk full"),
+    pytest.param((*EXPORT, "-o", "{tmp}/socket"), 1, "not a regular file", id="a socket"),
+    pytest.param((*EXPORT, "-o", "-", ">&-"), 1, "stdout: it is closed", id="closed stdout"),
+])
+def test_bad_input_gives_one_line_and_the_right_exit_code(
+        tmp_path: Path, args: tuple[str, ...], code: int, says: str) -> None:
+    (tmp_path / "read-only").mkdir(mode=0o555)
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(tmp_path / "socket"))  # the file stays when the socket closes
+    command = [*COMMAND, *(arg.replace("{tmp}", str(tmp_path)) for arg in args)]
+    if command[-1] == ">&-":  # run with stdout closed, as `yeastar-csss ... >&-` does
+        command = ["sh", "-c", 'exec "$@" >&-', "sh", *command[:-1]]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
+                            env=CLEAN_ENV, encoding="utf-8")
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.endswith("\n")
+    assert says in result.stderr
+
+
+def test_a_credential_the_client_refuses_is_a_usage_error() -> None:
+    # A secret that is not UTF-8 (a byte 0xff) reaches Python as a lone surrogate.
+    env = {**CLEAN_ENV, "YEASTAR_CLIENT_ID": "id", "YEASTAR_CLIENT_SECRET": "s3cr\udcffet"}
+    result = run("export", "orders", "--base-url", "http://127.0.0.1:9", env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("yeastar-csss: client_secret cannot be encoded as UTF-8")
+    assert result.stderr.count("\n") == 1
+    assert "s3cr" not in result.stderr
 
 
 async def test_api_error_exits_1_with_the_code(tmp_path: Path) -> None:
@@ -155,17 +211,21 @@ def pipe_is_full(write_end: int) -> bool:
     return not select.select([], [write_end], [], 0)[1]
 
 
+@pytest.mark.parametrize("stderr_too", [False, True], ids=["stdout", "stdout and stderr"])
 @pytest.mark.parametrize(("sig", "code", "message"), SIGNALS)
-def test_a_stalled_stdout_does_not_hold_up_a_signal(sig: int, code: int, message: str) -> None:
+def test_a_stalled_stdout_does_not_hold_up_a_signal(sig: int, code: int, message: str,
+                                                    stderr_too: bool) -> None:
     # The reader never reads: once the pipe is full, every write to it blocks. Requirement:
     # the signal acts within a second. The bound below is not that second (process start
     # and teardown on a loaded machine are not the export's doing): the point is that the
     # old code never exits at all, its event loop stuck in write(); 10 s tells the two apart
-    # without a timing assertion that can flake.
+    # without a timing assertion that can flake. With stderr in the same pipe (`2>&1 |
+    # less`), the last message is given up on after a second.
     read_end, write_end = os.pipe()
     process = subprocess.Popen(
         [*COMMAND, "export", "orders", "--sandbox", "--sandbox-size", "20000", "-o", "-"],
-        env=CLEAN_ENV, stdout=write_end, stderr=subprocess.PIPE, text=True)
+        env=CLEAN_ENV, stdout=write_end, stderr=write_end if stderr_too else subprocess.PIPE,
+        text=True)
     try:
         for _ in range(3000):  # until the pipe is full (30 s at most): the export is stalled
             if pipe_is_full(write_end) or process.poll() is not None:
@@ -179,8 +239,7 @@ def test_a_stalled_stdout_does_not_hold_up_a_signal(sig: int, code: int, message
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pytest.fail("the export ignored the signal while its output was stalled")
-        assert process.stderr is not None
-        stderr = process.stderr.read()
+        stderr = process.stderr.read() if process.stderr is not None else message
     finally:
         if process.poll() is None:
             process.kill()
@@ -232,6 +291,54 @@ def test_a_write_error_mid_export_exits_1_after_closing_every_fetch(tmp_path: Pa
             check=False)
     assert result.stderr == "yeastar-csss: stdout: No space left on device\n"
     assert result.returncode == 1
+
+
+def test_ctrl_c_on_a_terminal_prints_interrupted_on_a_line_of_its_own() -> None:
+    # The command runs on a pseudo-terminal (in a helper process that forks it there), so
+    # it draws its progress line and the terminal echoes ^C, as for a person at a shell.
+    result = subprocess.run(
+        [sys.executable, "-c", PTY_CTRL_C, *COMMAND, "export", "orders", "--sandbox",
+         "--sandbox-size", "5000", "--sandbox-latency", "0.05", "--page-size", "10",
+         "-o", os.devnull], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    code, screen = json.loads(result.stdout)
+    assert code == 130
+    assert screen == ["interrupted"]
+
+
+PTY_CTRL_C = r"""
+import json, os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+seen = b""
+while b"records" not in seen:  # the progress line is up
+    seen += os.read(fd, 1024)
+os.write(fd, b"\x03")  # Ctrl-C, as typed
+while True:
+    try:
+        chunk = os.read(fd, 1024)
+    except OSError:  # EIO: the command has exited
+        break
+    if not chunk:
+        break
+    seen += chunk
+_, status = os.waitpid(pid, 0)
+lines = [""]  # what the terminal shows: \r returns to the start of the line
+column = 0
+for char in seen.decode():
+    if char == "\r":
+        column = 0
+    elif char == "\n":
+        lines.append("")
+        column = 0
+    else:
+        line = lines[-1].ljust(column)
+        lines[-1] = line[:column] + char + line[column + 1:]
+        column += 1
+print(json.dumps([os.waitstatus_to_exitcode(status),
+                  [line.rstrip() for line in lines if line.strip()]]))
+"""
 
 
 def test_help_lists_the_commands() -> None:

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
 import select
 import stat
@@ -25,7 +26,7 @@ import pytest
 from test_cli import CLEAN_ENV, COMMAND
 
 from yeastar_csss_async._export import BackgroundWriter, RecordFormatter
-from yeastar_csss_async._output import open_output
+from yeastar_csss_async._output import OneLineLog, open_output
 
 ORDERS = 500  # the sandbox's default order list
 
@@ -273,3 +274,20 @@ async def test_a_write_error_surfaces_from_put_and_names_the_output() -> None:
     assert caught.value.errno == errno.ENOSPC
     assert caught.value.filename == "/dev/full"
 
+
+# --- messages ------------------------------------------------------------------------------
+
+
+def test_log_records_are_one_line_without_a_traceback(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    handler = OneLineLog(logging.WARNING)
+
+    def record(name: str, message: str, error: BaseException | None) -> logging.LogRecord:
+        exc_info = (type(error), error, None) if error is not None else None
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, message, (), exc_info)
+
+    handler.handle(record("aiohttp.server", "Error handling request", KeyError("x")))
+    handler.handle(record("yeastar_csss_async", "two\nlines", None))
+    assert capfd.readouterr().err == (
+        "yeastar-csss: error: Error handling request: KeyError: 'x'\n"
+        "yeastar-csss: error: two lines\n")

@@ -24,7 +24,7 @@ from typing import IO, Any
 import attrs
 import cattrs
 
-from ._output import Output
+from ._output import CLEAR_LINE, Output
 
 __all__ = ["BackgroundWriter", "Progress", "RecordFormatter", "drain", "record_fields"]
 
@@ -259,5 +259,5 @@ class Progress:
     def done(self) -> None:
         """Clear the progress line."""
         if self._stream is not None:
-            self._stream.write("\r" + " " * 80 + "\r")
+            self._stream.write(CLEAR_LINE)
             self._stream.flush()

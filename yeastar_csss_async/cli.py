@@ -19,12 +19,15 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import logging
+import math
 import os
 import signal
 import sys
 import time
+import urllib.parse
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from . import (
     CSSSClient,
@@ -36,7 +39,7 @@ from . import (
 )
 from ._base import BaseClient
 from ._export import BackgroundWriter, Progress, RecordFormatter, drain
-from ._output import open_output
+from ._output import OneLineLog, detach_stdout, open_output, say
 from ._paging import PageIterator
 from .models import Order
 from .sandbox import (
@@ -59,17 +62,52 @@ class UsageError(Exception):
     """A configuration problem: one line to stderr, exit 2."""
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return value
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: what is wrong, and where to look."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _number(parse: Callable[[str], float], low: float, high: float,
+            expected: str) -> Callable[[str], Any]:
+    """An argparse type: ``parse(text)`` if it lies in [low, high] (never NaN or infinite)."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            value = math.nan
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text[:80]!r}")
+        return value
+
+    return convert
+
+
+_positive = _number(int, 1, sys.maxsize, "a whole number >= 1")
+_seconds = _number(float, 0, sys.float_info.max, "seconds >= 0")
+_share = _number(float, 0, 1, "a number from 0 to 1")
+_port = _number(int, 0, 65535, "a port from 0 to 65535")
+
+
+def _base_url(text: str) -> str:
+    try:
+        parts = urllib.parse.urlsplit(text)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        valid = False
+    if not valid:
+        raise argparse.ArgumentTypeError(
+            f"expected an http:// or https:// URL with a host, got {text[:80]!r}")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (kept separate so tests and docs can read it)."""
-    parser = argparse.ArgumentParser(prog="yeastar-csss", description=__doc__.split("::")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="yeastar-csss", description=__doc__.split("::")[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -81,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="records per page (default 100; CSSS 50)")
     export.add_argument("--concurrency", type=_positive, default=8,
                         help="requests in flight at most (default 8)")
-    export.add_argument("--base-url", default=None, help="API base URL (default: the vendor's)")
+    export.add_argument("--base-url", type=_base_url, default=None,
+                        help="API base URL (default: the vendor's)")
     export.add_argument("--product-id", type=_positive, action="append", default=None,
                         help="products: a product line id, repeatable (default: every line)")
     export.add_argument("--unordered", action="store_true",
@@ -94,16 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     sizes = export.add_argument_group("sandbox (with --sandbox)")
     sizes.add_argument("--sandbox-size", type=_positive, default=None,
                        help="records in the exported sandbox list")
-    sizes.add_argument("--sandbox-latency", type=float, default=0.0,
+    sizes.add_argument("--sandbox-latency", type=_seconds, default=0.0,
                        help="seconds added to every sandbox request")
-    sizes.add_argument("--sandbox-fault-rate", type=float, default=0.0,
+    sizes.add_argument("--sandbox-fault-rate", type=_share, default=0.0,
                        help="share of sandbox requests that fail transiently")
 
     sandbox = commands.add_parser("sandbox", help="serve the sandbox until Ctrl-C")
     sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8080)
-    sandbox.add_argument("--latency", type=float, default=0.0)
-    sandbox.add_argument("--fault-rate", type=float, default=0.0)
+    sandbox.add_argument("--port", type=_port, default=8080)
+    sandbox.add_argument("--latency", type=_seconds, default=0.0)
+    sandbox.add_argument("--fault-rate", type=_share, default=0.0)
     defaults = SandboxConfig()
     sandbox.add_argument("--orders", type=_positive, default=defaults.orders)
     sandbox.add_argument("--products-per-line", type=_positive,
@@ -122,6 +161,13 @@ def _env(*names: str) -> list[str]:
 
 
 def _make_client(args: argparse.Namespace, base_url: str | None) -> BaseClient:
+    try:
+        return _new_client(args, base_url)
+    except ValueError as error:  # a credential the client refuses (not printable, ...)
+        raise UsageError(str(error)) from None
+
+
+def _new_client(args: argparse.Namespace, base_url: str | None) -> BaseClient:
     options: dict[str, Any] = {"max_concurrency": args.concurrency}
     url = base_url or args.base_url
     if url:
@@ -217,9 +263,9 @@ async def _export(args: argparse.Namespace) -> int:
     finally:
         progress.done()
     if not args.quiet:
-        print(f"{args.kind}: {count:,} records, {counters.pages:,} pages, "
-              f"{client.stats.retries} retries, {time.monotonic() - started:.2f}s"
-              + ("" if args.output == "-" else f" -> {args.output}"), file=sys.stderr)
+        say(f"{args.kind}: {count:,} records, {counters.pages:,} pages, "
+            f"{client.stats.retries} retries, {time.monotonic() - started:.2f}s"
+            + ("" if args.output == "-" else f" -> {args.output}"))
     return 0
 
 
@@ -272,35 +318,48 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; return its exit code (the console script exits with it)."""
-    args = build_parser().parse_args(argv)
+    """Run the command; return its exit code (the console script exits with it).
+
+    Whatever happens, stderr gets one line per problem, never a traceback.
+    """
+    handler = OneLineLog(logging.WARNING)
+    logging.getLogger().addHandler(handler)
     try:
+        return _main(argv)
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
         code = asyncio.run(_run(args))
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
         code = 130
     except UsageError as error:
-        print(f"yeastar-csss: {error}", file=sys.stderr)
+        say(f"yeastar-csss: {error}")
         code = 2
     except YeastarCSSSError as error:
         details = [f"{key}={value}" for key, value in (
             ("status", getattr(error, "status", None)), ("code", getattr(error, "code", None)),
             ("request_id", getattr(error, "request_id", None))) if value is not None]
         suffix = f" ({', '.join(details)})" if details else ""
-        print(f"error: {type(error).__name__}: {getattr(error, 'message', error)}{suffix}",
-              file=sys.stderr)
+        say(f"error: {type(error).__name__}: {getattr(error, 'message', error)}{suffix}")
         code = 1
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 141
     except OSError as error:  # disk full, I/O error, an output that cannot be written
         reason = error.strerror or str(error) or type(error).__name__
-        print(f"yeastar-csss: {error.filename}: {reason}" if error.filename is not None
-              else f"yeastar-csss: {reason}", file=sys.stderr)
+        say(f"yeastar-csss: {error.filename}: {reason}" if error.filename is not None
+            else f"yeastar-csss: {reason}")
         code = 1
-    if code == 143:
-        print("terminated", file=sys.stderr)
+    except Exception as error:  # a bug: still one line, with what a report needs
+        say(f"yeastar-csss: unexpected {type(error).__name__}: {error}")
+        code = 1
+    if code == 130:
+        say("interrupted")
+    elif code == 143:
+        say("terminated")
+    if code in (130, 141, 143):
+        detach_stdout()
     return code
-
-
