@@ -172,6 +172,8 @@ SIGNALS = [(signal.SIGINT, 130, "interrupted\n"), (signal.SIGTERM, 143, "termina
 @pytest.mark.parametrize(("sig", "code", "message"), SIGNALS)
 def test_an_export_killed_midway_leaves_no_file(tmp_path: Path, sig: int, code: int,
                                                  message: str, existing: bool) -> None:
+    # The sandbox's latency (0.1 s) equals its server's shutdown grace period: the case in
+    # which aiohttp 3.14 logged a traceback of its own (see _output.OneLineLog).
     target = tmp_path / "orders.jsonl"
     if existing:
         target.write_text("old\n")
@@ -196,8 +198,7 @@ def test_an_export_killed_midway_leaves_no_file(tmp_path: Path, sig: int, code: 
             process.kill()
             process.communicate()
     assert process.returncode == code, stderr
-    assert "Traceback" not in stderr
-    assert stderr.endswith(message)
+    assert stderr == message
     if existing:
         assert [p.name for p in tmp_path.iterdir()] == ["orders.jsonl"]
         assert target.read_text() == "old\n"
