@@ -20,7 +20,6 @@ on a stalled stderr after a second.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import logging
@@ -219,15 +218,6 @@ class OneLineLog(logging.Handler):
 
     def _emit(self, record: logging.LogRecord) -> None:
         error = record.exc_info[1] if record.exc_info else None
-        if record.name == "aiohttp.server" and isinstance(error, asyncio.InvalidStateError):
-            # aiohttp 3.14's own shutdown race, harmless, hit when an export from the embedded
-            # sandbox is interrupted mid-request: RequestHandler.shutdown() waits
-            # shutdown_timeout for the request in progress; when the request ends in the very
-            # loop iteration in which that wait times out, _handle_request() sets a result on
-            # the future the timeout has just cancelled, and start() logs the error with its
-            # traceback. Drop it until the sandbox stops its own handlers before
-            # runner.cleanup() (or aiohttp checks the future first).
-            return
         detail = f": {type(error).__name__}: {error}" if error is not None else ""
         say(f"yeastar-csss: {record.levelname.lower()}: {record.getMessage()}{detail}")
 

@@ -154,6 +154,8 @@ class Sandbox:
         self._refresh_tokens: dict[str, float] = {}
         self._faults = random.Random(self.config.seed)
         self._runner: web.AppRunner | None = None
+        self._handlers: set[asyncio.Task[Any]] = set()  # requests being answered
+        self._closing = False
 
     def __repr__(self) -> str:
         return f"Sandbox(base_url={self.base_url!r})"
@@ -184,10 +186,23 @@ class Sandbox:
         return self.base_url
 
     async def close(self) -> None:
-        """Stop serving."""
+        """Stop serving: requests still being answered are cancelled and awaited first.
+
+        (Left to ``runner.cleanup()``, a request that ends in the very loop iteration in which
+        aiohttp 3.14's shutdown grace period runs out makes aiohttp log an InvalidStateError
+        traceback: it sets a result on a future its timeout has just cancelled.)
+        """
         runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        if runner is None:
+            return
+        self._closing = True
+        while self._handlers:
+            pending = list(self._handlers)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            self._handlers.difference_update(pending)
+        await runner.cleanup()
 
     def expire_tokens(self) -> None:
         """Make every access token issued so far invalid at once."""
@@ -200,6 +215,11 @@ class Sandbox:
         self, request: web.Request,
         handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
     ) -> web.StreamResponse:
+        if self._closing:
+            return web.Response(status=503, text="the sandbox is stopping")
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         stats = self.stats
         stats.requests += 1
         stats.by_path[request.path] += 1
@@ -229,6 +249,8 @@ class Sandbox:
         finally:
             if business:
                 stats.in_flight -= 1
+            if task is not None:
+                self._handlers.discard(task)
 
     def _fault(self, request: web.Request, kind: str) -> web.StreamResponse:
         self.stats.faults[kind] += 1
