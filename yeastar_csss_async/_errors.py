@@ -122,14 +122,6 @@ def quote_value(value: object, redact: Redactor | None = None,
     return shorten((redact or _no_redaction)(_repr.repr(value)), limit)
 
 
-def detached(error: BaseException) -> BaseException:
-    """``error`` without the exceptions that led to it (they may quote headers or bodies)."""
-    error.__cause__ = None
-    error.__context__ = None
-    error.__suppress_context__ = True
-    return error
-
-
 class YeastarCSSSError(Exception):
     """Base of every exception the library raises on purpose."""
 
