@@ -297,6 +297,8 @@ class _Fetcher(Generic[T]):
         self.pages_read += 1
         self.total = page.total
         keys = tuple(map(self.key, page.items)) if self.plan.wants_keys(page_no) else None
+        if keys is not None and None in keys:
+            keys = None  # records without a key cannot be told apart: never call them repeats
         self.plan.record(page_no, page.total, page.reported_total_pages, len(page.items), keys)
         if self.ordered:
             self.ready_by_slot[slot] = page
