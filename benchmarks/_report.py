@@ -1,0 +1,188 @@
+"""Turning the sections' results into markdown (printed and written) and pictures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from _cpu import CONTENDERS
+from _server import SERVER_BOUND_SHARE
+
+Row = tuple[str, str, str, str]  # measure | value | target | met?
+MEMORY_TARGET_ORDERS = 1_000_000
+FAULT_TARGET_ORDERS = 200_000
+
+
+def met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def server_check(share: float, what: str) -> list[str]:
+    """The loud line when a server used so much CPU that it may have set the pace."""
+    if share <= SERVER_BOUND_SHARE:
+        return []
+    return ["", f"**!!! SERVER-BOUND: the server used {share:.0%} of a core during {what};"
+            f" these numbers may measure the server, not the client. !!!**"]
+
+
+def cpu_section(cpu: dict[str, Any]) -> tuple[list[str], list[Row]]:
+    s = cpu["summary"]
+    lines = [f"## 1. Client CPU: {cpu['orders']:,} orders, page size {cpu['page_size']}, "
+             f"concurrency {cpu['concurrency']}, pre-rendered server in its own process", "",
+             f"Client CPU is `time.process_time()` of this process; {cpu['repeats']} repeats, "
+             "contenders alternating (who goes first rotates), medians with min-max.", "",
+             "| contender | client CPU per order (us) | min-max | library / this | wall (s) "
+             "| client CPU / wall | server CPU share, median (max) |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    library = s["library"]["us"]
+    for name in CONTENDERS:
+        r = s[name]
+        lines.append(f"| {name} | {r['us']:.2f} | {r['us_min']:.2f}-{r['us_max']:.2f} | "
+                     f"{library / r['us']:.2f} | {r['wall']:.3f} | {r['client_share']:.0%} | "
+                     f"{r['server_share']:.0%} ({r['server_share_max']:.0%}) |")
+    raw = s["raw dicts"]
+    lines += ["", f"raw dicts run at {raw['records_per_s']:,.0f} records/s while the server "
+              f"uses {raw['server_share']:.0%} of a core and the client "
+              f"{raw['client_share']:.0%}: the client is the bottleneck, not the harness."]
+    for name in CONTENDERS:
+        lines += server_check(s[name]["server_share_max"], name)
+    if min(s[n]["client_share"] for n in CONTENDERS) < 0.9:
+        lines += ["", "Note: a client CPU / wall under 90% means the client waited: for the "
+                  "server, or for a core that other work on the machine held. Rerun on a "
+                  "quiet machine."]
+    ratio = library / raw["us"]
+    rows = [("1. client CPU per order, library / raw dicts", f"{ratio:.2f}",
+             "<= 1.5 (stretch 1.3)", met(ratio <= 1.5) + (" (stretch too)" if ratio <= 1.3
+                                                             else "")),
+            ("1. client CPU per order, library / raw + hand-written attrs",
+             f"{library / s['raw + hand attrs']['us']:.2f}", "-", "-")]
+    return lines, rows
+
+
+def decode_section(dec: dict[str, Any]) -> tuple[list[str], list[Row]]:
+    lines = [f"## 2. Decode + structure one page of {dec['records']} seed-shaped orders", "",
+             f"timeit: best and median of {dec['repeat']} repeats of {dec['number']} pages; "
+             "microseconds per order.", "",
+             "| what | best (us/order) | median (us/order) |", "|---|---:|---:|"]
+    for name, t in dec["us"].items():
+        lines.append(f"| {name} | {t['best']:.2f} | {t['median']:.2f} |")
+    lines += ["", "The hand-written attrs class holds the same values as the library's Order: "
+              + ("yes" if dec["same_values"] else "**NO (the comparison is not fair)**")]
+    library = next(iter(dec["us"].values()))["best"]
+    return lines, [("2. decode + structure one order (library, best)", f"{library:.2f} us",
+                    "<= 2.5 us", met(library <= 2.5))]
+
+
+def faults_section(f: dict[str, Any], quick: bool) -> tuple[list[str], list[Row]]:
+    ordered, unordered = f["wall"]["ordered"], f["wall"]["unordered"]
+    ratio = ordered / unordered
+    size = f"{f['orders']:,} orders" + (" (--quick; the full run uses 200,000)" if quick else "")
+    lines = [f"## 3. Ordered vs unordered under faults: {size}, {f['pages']:,} pages, "
+             f"{f['latency'] * 1000:.0f} ms per request, {f['fault_rate']:.0%} transient "
+             f"faults (503 without Retry-After, 500), concurrency {f['concurrency']}, "
+             "default RetryPolicy", "",
+             "| mode | wall (s), median | min-max | faults served per repeat |",
+             "|---|---:|---:|---|"]
+    for mode in ("ordered", "unordered"):
+        low, high = f["spread"][mode]
+        lines.append(f"| iter_orders(ordered={mode == 'ordered'}) | {f['wall'][mode]:.2f} | "
+                     f"{low:.2f}-{high:.2f} | {', '.join(map(str, f['faults'][mode]))} |")
+    lines += ["", f"ordered / unordered = **{ratio:.2f}**; ideal without faults "
+              f"(pages / concurrency x latency) = {f['ideal']:.2f} s; unordered / ideal = "
+              f"{unordered / f['ideal']:.2f}. Server CPU share at most "
+              f"{f['server_share_max']:.0%} of a core."]
+    lines += server_check(f["server_share_max"], "the fault runs")
+    verdict = met(ratio <= 1.15)
+    if f["orders"] < FAULT_TARGET_ORDERS:
+        verdict += " (indicative: on a shorter list the retry tail weighs more)"
+    return lines, [(f"3. wall, ordered / unordered under faults ({f['orders']:,} orders)",
+                    f"{ratio:.2f}", "<= 1.15 (at 200,000)", verdict)]
+
+
+def latency_section(lat: dict[str, Any]) -> tuple[list[str], list[Row]]:
+    name = {"sandbox": "the sandbox", "pages": "the pre-rendered server"}[lat["kind"]]
+    lines = [f"### {name}, {lat['pages']} pages, {lat['latency'] * 1000:.0f} ms per request "
+             f"({lat['repeats']} repeat(s), medians)", "",
+             "| concurrency | library (s) | ideal (s) | library / ideal | hand-written (s) | "
+             "library / hand-written | hand-written / ideal | server CPU share max "
+             "(library, hand-written) |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    wall, share = lat["wall"], lat["server_share_max"]
+    for c in lat["levels"]:
+        lib, raw, best = wall[f"lib{c}"], wall[f"raw{c}"], lat["ideal"][c]
+        lines.append(f"| {c} | {lib:.2f} | {best:.2f} | {lib / best:.3f} | {raw:.2f} | "
+                     f"{lib / raw:.3f} | {raw / best:.3f} | "
+                     f"{share[f'lib{c}']:.0%}, {share[f'raw{c}']:.0%} |")
+    lines += server_check(max(share.values()), f"a run against {name}")
+    ratio = wall["lib16"] / lat["ideal"][16]
+    return lines, [(f"4. wall / ideal at concurrency 16 ({name})", f"{ratio:.3f}", "<= 1.10",
+                    met(ratio <= 1.10))]
+
+
+def memory_section(mem: dict[str, Any], quick: bool) -> tuple[list[str], list[Row]]:
+    peaks, total = mem["peaks"], mem["orders"]
+    peak, flat = peaks["dedupe=True"], peaks["dedupe=False"]
+    size = f"{total:,} orders" + (" (--quick; the full run uses 1,000,000)" if quick else "")
+    lines = [f"## 5. Peak traced memory streaming {size}, sandbox generating pages", "",
+             f"- default options (page size 100, ordered, dedupe=True): {peak:.1f} MiB",
+             f"- dedupe=False: {flat:.1f} MiB", "",
+             "tracemalloc in the consuming process only; the sandbox used "
+             f"{peaks['server_share dedupe=True']:.0%} / {peaks['server_share dedupe=False']:.0%}"
+             " of a core."]
+    value, judged = f"{peak:.1f} MiB", peak
+    if total < MEMORY_TARGET_ORDERS:  # what grows is the set of ids seen: linear in orders
+        judged = flat + (peak - flat) * MEMORY_TARGET_ORDERS / total
+        value += f" (at {total:,}; ~{judged:.0f} MiB at 1,000,000, extrapolated)"
+        lines += ["", f"Extrapolated to 1,000,000 orders (dedupe=False peak plus the growth "
+                  f"over {total:,} orders, scaled linearly): ~{judged:.0f} MiB."]
+    return lines, [(f"5. peak memory, {total:,} orders, default options", value,
+                    "<= 40 MiB (at 1,000,000)", met(judged <= 40))]
+
+
+def summary_table(rows: list[Row]) -> list[str]:
+    lines = ["| measure | value | target | met? |", "|---|---:|---|---|"]
+    return lines + [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+
+
+def plot(results: dict[str, Any], folder: Path) -> list[Path]:
+    """concurrency.png (wall against concurrency) and cpu.png (client CPU per order)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    written = []
+    latency = [results[k] for k in ("latency_sandbox", "latency_pages") if k in results]
+    if latency:
+        figure, panels = plt.subplots(1, len(latency), figsize=(6 * len(latency), 4),
+                                      squeeze=False)
+        for axes, lat in zip(panels[0], latency, strict=True):
+            levels = lat["levels"]
+            axes.plot(levels, [lat["wall"][f"lib{c}"] for c in levels], "o-", label="library")
+            axes.plot(levels, [lat["wall"][f"raw{c}"] for c in levels], "s:",
+                      label="hand-written (c=1: sequential)")
+            axes.plot(levels, [lat["ideal"][c] for c in levels], "--", label="ideal")
+            axes.set(xscale="log", yscale="log", xlabel="max_concurrency",
+                     ylabel="wall time (s)", title=f"{lat['pages']} pages at "
+                     f"{lat['latency'] * 1000:.0f} ms, {lat['kind']} server")
+            axes.set_xscale("log", base=2)
+            axes.legend()
+        written.append(_save(figure, folder / "concurrency.png"))
+    if "cpu" in results:
+        s = results["cpu"]["summary"]
+        figure, axes = plt.subplots(figsize=(6, 4))
+        medians = [s[n]["us"] for n in CONTENDERS]
+        errors = [[s[n]["us"] - s[n]["us_min"] for n in CONTENDERS],
+                  [s[n]["us_max"] - s[n]["us"] for n in CONTENDERS]]
+        axes.bar(CONTENDERS, medians, yerr=errors, capsize=6, color=["grey", "tan", "C0"])
+        axes.set(ylabel="client CPU per order (us)",
+                 title=f"{results['cpu']['orders']:,} orders, concurrency 8, page size 100")
+        written.append(_save(figure, folder / "cpu.png"))
+    return written
+
+
+def _save(figure: Any, path: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    return path
