@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
@@ -25,7 +27,12 @@ from yeastar_csss_async import (
     csss_sign_content,
     sign_csss_body,
 )
-from yeastar_csss_async._converters import structure_items
+from yeastar_csss_async._converters import _DETAILED, _FAST, structure_items
+from yeastar_csss_async._csss_protocol import _fast_page as csss_fast_page
+from yeastar_csss_async._csss_protocol import decode_csss_envelope, decode_package_order_page
+from yeastar_csss_async._yeastar_protocol import _fast_page as yeastar_fast_page
+from yeastar_csss_async._yeastar_protocol import decode_page, decode_yeastar_envelope
+from yeastar_csss_async.sandbox._app import _money_json as money_json
 from yeastar_csss_async.sandbox._signing import sign_content as sandbox_sign_content
 from yeastar_csss_async.sandbox._signing import signature as sandbox_signature
 
@@ -264,3 +271,87 @@ def test_any_value_in_any_field_gives_a_model_or_a_located_format_error(
         structure_items([broken], cls, path="results")
     except ResponseFormatError as error:
         assert error.path.startswith(f"results[0].{key}")  # noqa: PT017 - either outcome is fine
+
+
+value_for_a_field = (json_values | st.integers(-(10**16), 10**16)
+                     | st.decimals(allow_nan=True, places=None)
+                     | st.text(alphabet="0123456789.-+e ")
+                     | st.sampled_from(["", "succeed", "USD", "activated", "20190302172719",
+                                        "2019-03-02 17:27:19", "1700000000000", "130.00"]))
+
+
+@settings(max_examples=600, deadline=None)
+@given(which=st.integers(0, len(SEED_RECORDS) - 1), data=st.data())
+def test_the_generated_fast_path_agrees_with_the_detailed_converter(
+    which: int, data: st.DataObject,
+) -> None:
+    """The hot path is a generated function per model; errors are located by cattrs' detailed
+    converter. Both must make the same model of any record, or both refuse it: a value the
+    fast path wrongly refused would fail a page the API sent correctly."""
+    cls, record = SEED_RECORDS[which]
+    broken = dict(record)
+    for key in data.draw(st.lists(st.sampled_from(sorted(record)), max_size=3), label="keys"):
+        broken[key] = data.draw(value_for_a_field, label=key)
+    if data.draw(st.booleans(), label="drop a key"):
+        broken.pop(data.draw(st.sampled_from(sorted(record))), None)
+    outcomes = []
+    for converter in (_FAST, _DETAILED):
+        try:
+            outcomes.append(converter.structure(broken, cls))
+        except Exception:
+            outcomes.append("refused")
+    fast, detailed = outcomes
+    assert fast == detailed
+
+
+def _general_or_refused(decode: Callable[[], object]) -> object:
+    try:
+        return decode()
+    except ResponseFormatError:
+        return "refused"
+    except APIError as error:
+        return ("api error", error.code)
+
+
+page_values = value_for_a_field | st.lists(st.dictionaries(st.text(max_size=3), json_values,
+                                                           max_size=2), max_size=2)
+
+
+@settings(max_examples=500, deadline=None)
+@given(which=st.sampled_from(["orders", "products", "package orders"]), data=st.data())
+def test_the_fast_page_decoder_agrees_with_the_general_path(
+    which: str, data: st.DataObject,
+) -> None:
+    """A page is first decoded by msgspec straight into row structs; whenever that path gives
+    a page, it must be the page the general path (dicts, then the detailed converter on error)
+    gives; when the general path refuses, the fast one must step aside."""
+    if which == "package orders":
+        document = load_seed("seed_001_query_order.json")
+        holder, items_key = document["data"], "package_order"
+        meta = holder["page"]
+    else:
+        name = "seed_000_order_list.json" if which == "orders" else "seed_002_product_list.json"
+        document = load_seed(name)
+        holder = meta = document["result"]
+        items_key = "results"
+    records = holder[items_key]
+    for _ in range(data.draw(st.integers(0, 3), label="changes")):
+        where = data.draw(st.sampled_from(["record", "meta", "envelope"]), label="where")
+        target = (data.draw(st.sampled_from(records), label="record") if where == "record"
+                  and records else meta if where == "meta" else document)
+        key = data.draw(st.sampled_from(sorted(target)), label="key")
+        target[key] = data.draw(page_values, label="value")
+    body = money_json(document)  # Decimals as JSON numbers with their digits
+    if which == "package orders":
+        fast = csss_fast_page(200, body, 1, 50)
+        general = _general_or_refused(lambda: decode_package_order_page(
+            decode_csss_envelope(json.loads(body, parse_float=Decimal)), page_no=1,
+            page_size=50))
+    else:
+        item = Order if which == "orders" else Product
+        fast = yeastar_fast_page(200, body, item, 1, 25)
+        general = _general_or_refused(lambda: decode_page(
+            decode_yeastar_envelope(200, body), item, page_no=1, page_size=25))
+    if fast is not None:
+        assert fast == general
+

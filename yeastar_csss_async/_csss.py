@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import aiohttp
 
@@ -11,15 +10,13 @@ from ._base import BaseClient, require_header_text, require_positive_int, requir
 from ._csss_protocol import (
     CSSS_QUERY_ORDER_PATH,
     build_csss_body,
-    decode_csss_envelope,
-    decode_package_order_page,
+    decode_package_order_answer,
     describe_csss_error,
 )
 from ._errors import Redactor
 from ._paging import PageIterator
 from ._retry import RetryPolicy
-from ._transport import DEFAULT_MAX_RESPONSE_BYTES, RequestSpec
-from ._wire import decode_json
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, RawResponse, RequestSpec
 from .models import PackageOrder, Page
 
 __all__ = ["CSSSClient"]
@@ -65,7 +62,8 @@ class CSSSClient(BaseClient):
         return (f"CSSSClient(access_code={self.access_code!r}, base_url={self.base_url!r}, "
                 f"max_concurrency={self.max_concurrency})")
 
-    async def _post(self, path: str, params: Mapping[str, object]) -> Mapping[str, Any]:
+    async def _post(self, path: str, params: Mapping[str, object]) -> RawResponse:
+        """POST a signed body (signed by the transport's ``render`` hook at the last moment)."""
         headers = {"Content-Type": "application/json", "Accept-Language": self.language}
 
         def sign() -> bytes:  # called by the transport just before the request goes out
@@ -76,11 +74,7 @@ class CSSSClient(BaseClient):
         async def build() -> RequestSpec:
             return spec
 
-        response = await self._transport.send(build, label=f"POST {path}")
-        if not 200 <= response.status < 300:
-            raise describe_csss_error(response.status, response.body, self._redactor)
-        document = decode_json(response.body, status=response.status, redact=self._redactor)
-        return decode_csss_envelope(document, status=response.status, redact=self._redactor)
+        return await self._transport.send(build, label=f"POST {path}")
 
     async def get_package_orders_page(
         self,
@@ -98,12 +92,12 @@ class CSSSClient(BaseClient):
         """
         require_positive_int("page_no", page_no)
         require_positive_int("page_size", page_size)
-        data = await self._post(CSSS_QUERY_ORDER_PATH, {
+        response = await self._post(CSSS_QUERY_ORDER_PATH, {
             "device_id": device_id, "order_id": order_id, "order_status": order_status,
             "order_type": order_type, "page_no": page_no, "page_size": page_size,
         })
-        return decode_package_order_page(data, page_no=page_no, page_size=page_size,
-                                         redact=self._redactor)
+        return decode_package_order_answer(response.status, response.body, page_no=page_no,
+                                           page_size=page_size, redact=self._redactor)
 
     def iter_package_orders(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 import aiohttp
@@ -21,7 +21,7 @@ from ._yeastar_protocol import (
     SUBSCRIPTION_PRODUCTS_PATH,
     TOKEN_PATH,
     TokenGrant,
-    decode_page,
+    decode_page_answer,
     decode_token,
     decode_yeastar_envelope,
     describe_yeastar_error,
@@ -32,6 +32,7 @@ from .models import Order, Page, Product, SubscriptionProduct
 __all__ = ["YeastarPartnerClient"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 _MAX_SENDS = 5
@@ -105,9 +106,11 @@ class YeastarPartnerClient(BaseClient):
         return decode_token(decode_yeastar_envelope(response.status, response.body,
                                                     self._redactor))
 
-    async def _get(self, path: str, params: Mapping[str, str] | None) -> object:
-        """GET with the Bearer token. On a token rejection the request is replayed; it is
-        rejected for good only after it re-authenticated itself once (see ``_MAX_SENDS``)."""
+    async def _get(self, path: str, params: Mapping[str, str] | None,
+                   read: Callable[[RawResponse], R]) -> R:
+        """GET with the Bearer token; the answer goes through ``read`` (which raises the
+        API's errors). On a token rejection the request is replayed; it is rejected for good
+        only after it re-authenticated itself once (see ``_MAX_SENDS``)."""
         used: list[str] = []
 
         async def build() -> RequestSpec:
@@ -122,7 +125,7 @@ class YeastarPartnerClient(BaseClient):
             response = await self._transport.send(build, label=label)
             rejection: APIError | None = None
             try:
-                return self._decode(response)
+                return read(response)
             except APIError as error:
                 if not is_token_rejection(error):
                     raise
@@ -137,7 +140,16 @@ class YeastarPartnerClient(BaseClient):
         raise AuthenticationError(rejection.message, status=rejection.status,
                                   code=rejection.code, request_id=rejection.request_id)
 
-    def _decode(self, response: RawResponse) -> object:
+    async def _get_page(self, path: str, item_type: type[T], page_no: int, page_size: int,
+                        params: Mapping[str, str]) -> Page[T]:
+        def read(response: RawResponse) -> Page[T]:
+            return decode_page_answer(response.status, response.body, item_type,
+                                      page_no=page_no, page_size=page_size,
+                                      redact=self._redactor)
+
+        return await self._get(path, params, read)
+
+    def _result(self, response: RawResponse) -> object:
         return decode_yeastar_envelope(response.status, response.body, self._redactor)
 
     # --- orders ----------------------------------------------------------------------------
@@ -146,10 +158,8 @@ class YeastarPartnerClient(BaseClient):
         """One page of Query Order List (``GET /order/openapi/order/v1/page``)."""
         require_positive_int("page_no", page_no)
         require_positive_int("page_size", page_size)
-        result = await self._get(ORDER_LIST_PATH,
-                                 {"pageNo": str(page_no), "pageSize": str(page_size)})
-        return decode_page(result, Order, page_no=page_no, page_size=page_size,
-                           redact=self._redactor)
+        return await self._get_page(ORDER_LIST_PATH, Order, page_no, page_size,
+                                    {"pageNo": str(page_no), "pageSize": str(page_size)})
 
     def iter_orders(
         self, *, page_size: int = 100, ordered: bool = True, dedupe: bool = True
@@ -175,11 +185,9 @@ class YeastarPartnerClient(BaseClient):
         require_positive_int("product_id", product_id)
         require_positive_int("page_no", page_no)
         require_positive_int("page_size", page_size)
-        result = await self._get(PRODUCT_LIST_PATH, {
+        return await self._get_page(PRODUCT_LIST_PATH, Product, page_no, page_size, {
             "productId": str(product_id), "pageNo": str(page_no), "pageSize": str(page_size),
         })
-        return decode_page(result, Product, page_no=page_no, page_size=page_size,
-                           redact=self._redactor)
 
     def iter_products(
         self, product_id: int, *, page_size: int = 100, ordered: bool = True,
@@ -200,7 +208,7 @@ class YeastarPartnerClient(BaseClient):
     async def list_subscription_products(self) -> list[SubscriptionProduct]:
         """The product lines this account may subscribe to (their ``product_id``s are what
         :meth:`iter_products` takes)."""
-        result = await self._get(SUBSCRIPTION_PRODUCTS_PATH, None)
+        result = await self._get(SUBSCRIPTION_PRODUCTS_PATH, None, self._result)
         return structure_items(result, SubscriptionProduct, path="result",
                                redact=self._redactor)
 

@@ -1,0 +1,159 @@
+"""Generated structure functions: the per-record hot path from JSON to a model.
+
+For each model class two functions are written and compiled, once, from the class's field
+plans (``_schema``):
+
+* :func:`structure_fn` reads a decoded JSON object (a ``dict``) with one ``dict.get`` per key;
+* :func:`row_fn` reads a :func:`row_type` instance: msgspec decodes a page straight into these
+  structs (one untyped attribute per JSON key), which is faster than building dicts.
+
+Both convert each value inline when it already has the type the API sends (a ``str``, an
+``int`` of epoch milliseconds, a ``Decimal``, a documented enum value), call the scalar hook
+(``_scalars``) for anything else, and store the fields straight into the slots of a new
+instance. Storing through the slot descriptors is what attrs' own frozen ``__init__`` does,
+minus its per-field ``object.__setattr__`` calls; the instance is as frozen as any other.
+
+They raise on any value they cannot take; the caller then falls back to the detailed cattrs
+converter, which says where and why (``_converters``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from ._scalars import (
+    FLOAT_EXACT_MS_MAX,
+    FLOAT_EXACT_MS_MIN,
+    csss_date,
+    enum_hook,
+    epoch_ms,
+    json_list,
+    reject,
+    to_decimal,
+    to_int,
+    to_str,
+)
+from ._schema import FieldPlan, field_plans
+
+__all__ = ["row_fn", "row_type", "structure_fn"]
+
+StructureFn = Callable[..., Any]
+
+
+def _not_a_list(value: object) -> list[Any]:
+    raise reject(value, "a list")
+
+
+_GLOBALS: dict[str, object] = {
+    "_new": object.__new__, "_UTC": UTC, "_fromts": datetime.fromtimestamp,
+    "_str": str, "_int": int, "_Decimal": Decimal, "_list": list,
+    "_LO": FLOAT_EXACT_MS_MIN, "_HI": FLOAT_EXACT_MS_MAX,
+    "_to_str": to_str, "_to_int": to_int, "_to_decimal": to_decimal, "_epoch_ms": epoch_ms,
+    "_csss_date": csss_date, "_json_list": json_list, "_not_a_list": _not_a_list,
+}
+
+_EXPRESSIONS: dict[str, str] = {
+    "str": "v if v.__class__ is _str or v is None else _to_str(v)",
+    "int": "v if v.__class__ is _int or v is None else _to_int(v)",
+    "decimal": "v if (v.__class__ is _Decimal and v.is_finite()) or v is None "
+               "else _to_decimal(v)",
+    "epoch_ms": "_fromts(v / 1000, _UTC) if v.__class__ is _int and _LO <= v <= _HI "
+                "else _epoch_ms(v)",
+    "csss_date": "_csss_date(v)",
+    "json_list": "v if v.__class__ is _list else _json_list(v)",
+    "enum": "{members}(v, v) if v.__class__ is _str else {hook}(v)",
+    "model": "None if v is None else {sub}(v)",
+    "model_list": "[{sub}(x) for x in v] if v.__class__ is _list else "
+                  "[] if v is None else _not_a_list(v)",
+}
+
+
+def _alt(name: str) -> str:
+    """The row attribute holding a field's fallback key (``device_id`` -> ``device_id_alt``)."""
+    return f"{name}_alt"
+
+
+def _field_lines(index: int, plan: FieldPlan, names: dict[str, object], rows: bool) -> list[str]:
+    if rows:
+        lines = [f"    v = d.{plan.name}"]
+        if plan.fallback is not None:
+            lines.append(f"    if v is None: v = d.{_alt(plan.name)}")
+    else:
+        lines = [f"    v = g({plan.key!r})"]
+        if plan.fallback is not None:
+            lines.append(f"    if v is None: v = g({plan.fallback!r})")
+    expression = _EXPRESSIONS[plan.kind]
+    if plan.kind == "enum":
+        assert plan.target is not None
+        names[f"_m{index}"] = {member.value: member for member in plan.target}.get
+        names[f"_e{index}"] = enum_hook(plan.target)
+        expression = expression.format(members=f"_m{index}", hook=f"_e{index}")
+    elif plan.kind in ("model", "model_list"):
+        assert plan.target is not None
+        names[f"_sub{index}"] = (row_fn if rows else structure_fn)(plan.target)
+        expression = expression.format(sub=f"_sub{index}")
+    lines.append(f"    _set{index}(o, {expression})")
+    return lines
+
+
+def _generate(cls: type[Any], rows: bool) -> StructureFn:
+    name = f"{'from_row' if rows else 'structure'}_{cls.__name__}"
+    names: dict[str, object] = {**_GLOBALS, "_cls": cls}
+    lines = [f"def {name}(d, _=None):", "    o = _new(_cls)"]
+    if not rows:
+        lines.insert(1, "    g = d.get")
+    for index, plan in enumerate(field_plans(cls)):
+        names[f"_set{index}"] = cls.__dict__[plan.name].__set__  # the slot's own descriptor
+        lines += _field_lines(index, plan, names, rows)
+    lines.append("    return o")
+    exec(compile("\n".join(lines) + "\n", f"<{name}>", "exec"), names)
+    function: StructureFn = names[name]  # type: ignore[assignment]
+    source = "a decoded JSON object" if not rows else f"a {row_type(cls).__name__}"
+    function.__doc__ = f"Structure {source} into {cls.__qualname__} (generated)."
+    return function
+
+
+_STRUCTURE: dict[type[Any], StructureFn] = {}
+_ROW: dict[type[Any], StructureFn] = {}
+_ROW_TYPES: dict[type[Any], type[msgspec.Struct]] = {}
+
+
+def structure_fn(cls: type[Any]) -> StructureFn:
+    """``structure_<Class>(document, type=None)``: a dict (anything else raises) into ``cls``;
+    unknown keys are ignored, missing ones give ``None`` (``[]`` for lists), exactly like the
+    detailed converter."""
+    if cls not in _STRUCTURE:
+        _STRUCTURE[cls] = _generate(cls, rows=False)
+    return _STRUCTURE[cls]
+
+
+def row_fn(cls: type[Any]) -> StructureFn:
+    """``from_row_<Class>(row)``: a :func:`row_type` instance into ``cls``, with the same
+    conversions as :func:`structure_fn`."""
+    if cls not in _ROW:
+        _ROW[cls] = _generate(cls, rows=True)
+    return _ROW[cls]
+
+
+def row_type(cls: type[Any]) -> type[msgspec.Struct]:
+    """A msgspec struct with one untyped attribute per JSON key of ``cls`` (nested models as
+    their own row types), for msgspec to decode a record into; absent keys are ``None``."""
+    if cls not in _ROW_TYPES:
+        fields: list[tuple[str, Any, Any]] = []
+        for plan in field_plans(cls):
+            kind: Any = Any
+            if plan.kind == "model":
+                kind = row_type(plan.target) | None  # type: ignore[arg-type]
+            elif plan.kind == "model_list":
+                kind = list[row_type(plan.target)] | None  # type: ignore[arg-type,misc]
+            fields.append((plan.name, kind, msgspec.field(name=plan.key, default=None)))
+            if plan.fallback is not None:
+                fields.append((_alt(plan.name), Any,
+                               msgspec.field(name=plan.fallback, default=None)))
+        _ROW_TYPES[cls] = msgspec.defstruct(f"{cls.__name__}Row", fields)
+    return _ROW_TYPES[cls]
