@@ -102,7 +102,7 @@ def decode_micro(quick: bool) -> dict[str, Any]:
     """Section 2: microseconds per order to decode one pre-rendered page of 100 orders."""
     body = page_body(100_000, 1, 100)
     records = 100
-    repeat, number = (7, 30) if quick else (25, 60)
+    repeat, number = (15, 30) if quick else (25, 60)
     work: dict[str, Callable[[], object]] = {
         "library: decode_page(decode_yeastar_envelope(...))": lambda: library_decode(body),
         "hand-written attrs (json.loads(parse_float=Decimal) + HandOrder)":

@@ -103,8 +103,9 @@ def faults_section(f: dict[str, Any], quick: bool) -> tuple[list[str], list[Row]
 
 def latency_section(lat: dict[str, Any]) -> tuple[list[str], list[Row]]:
     name = SERVER_NAMES[lat["kind"]]
+    once = "; concurrency 1 once" if lat["c1_once"] else ""
     lines = [f"### {name}, {lat['pages']} pages, {lat['latency'] * 1000:.0f} ms per request "
-             f"({lat['repeats']} repeat(s), medians)", "",
+             f"({lat['repeats']} repeats, medians{once})", "",
              "| concurrency | library (s) | ideal (s) | library / ideal | hand-written (s) | "
              "library / hand-written | hand-written / ideal | server CPU share max "
              "(library, hand-written) |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]

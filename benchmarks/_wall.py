@@ -35,7 +35,7 @@ Work = Callable[[], Awaitable[Any]]
 
 async def ordered_vs_unordered(quick: bool) -> dict[str, Any]:
     """Section 3: the same faults, the same latency; ordered and unordered alternate."""
-    total = 50_000 if quick else 200_000
+    total = 100_000 if quick else 200_000
     page_size, concurrency, latency, fault_rate = 100, 8, 0.05, 0.10
     repeats = 3
     spec = ServerSpec("pages", total, page_size, latency=latency, fault_rate=fault_rate)
@@ -71,17 +71,20 @@ async def latency_bound(quick: bool, kind: str) -> dict[str, Any]:
     """Section 4 against one server kind (``"sandbox"`` or ``"pages"``)."""
     total = LATENCY_PAGES * LATENCY_PAGE_SIZE - 5  # exactly 200 pages, the last one short
     levels = LEVELS[1:] if quick and kind == "pages" else LEVELS  # c=1 takes 20 s
-    repeats = (1 if kind == "sandbox" else 2) if quick else 3
+    repeats = 2 if quick else 3
     runs: dict[str, list[Run]] = {f"{who}{c}": [] for c in levels for who in ("lib", "raw")}
     with server_process(ServerSpec(kind, total, LATENCY_PAGE_SIZE, latency=LATENCY)) as server:
         for repeat in range(repeats):
             for c in levels:
+                if quick and c == 1 and repeat:
+                    continue  # --quick: concurrency 1 once
                 contenders = [("lib", library_at), ("raw", raw_at)]
                 if repeat % 2:
                     contenders.reverse()
                 for who, run in contenders:
                     runs[f"{who}{c}"].append(await run(server, c, total))
     return {"kind": kind, "pages": LATENCY_PAGES, "latency": LATENCY, "repeats": repeats,
+            "c1_once": quick and 1 in levels,
             "levels": list(levels), "ideal": {c: ideal(c) for c in levels},
             "wall": {k: statistics.median(r.wall for r in rs) for k, rs in runs.items()},
             "server_share_max": {k: max(r.server.share for r in rs) for k, rs in runs.items()},
