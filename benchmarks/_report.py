@@ -175,8 +175,10 @@ def plot(results: dict[str, Any], folder: Path) -> list[Path]:
                      ylabel="wall time (s)", title=f"{lat['pages']} pages at "
                      f"{lat['latency'] * 1000:.0f} ms, {SERVER_NAMES[lat['kind']]}")
             axes.set_xticks(levels, [str(c) for c in levels])
+            axes.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
             axes.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
             axes.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             axes.legend()
         written.append(_save(figure, folder / "concurrency.png"))
     if "cpu" in results:
