@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from yeastar_csss_async import APIError, Page
+from yeastar_csss_async import APIError, Page, YeastarPartnerClient
 from yeastar_csss_async._page_plan import PagePlan
 from yeastar_csss_async._paging import PageIterator
 
@@ -59,9 +59,10 @@ class FakeList:
 
 
 def iterate(fake: FakeList, *, ordered: bool = True, dedupe: bool = True,
-            max_ahead: int = 8) -> PageIterator[str]:
+            max_ahead: int = 8, read_ahead: int | None = None) -> PageIterator[str]:
     return PageIterator(fake.fetch, lambda r: r, page_size=fake.page_size, ordered=ordered,
-                        dedupe=dedupe, max_ahead=max_ahead, label="test")
+                        dedupe=dedupe, max_ahead=max_ahead, label="test",
+                        read_ahead=read_ahead)
 
 
 async def collect(iterator: PageIterator[str]) -> list[str]:
@@ -221,6 +222,41 @@ async def test_pages_in_flight_never_exceed_the_read_ahead_window() -> None:
             await asyncio.sleep(0.004)  # a slow consumer
     assert seen == 500
     assert fake.peak <= 4
+
+
+async def test_a_stalled_page_in_order_does_not_idle_the_others_until_the_budget() -> None:
+    """Page 2 waits (a retry backoff, say): with 4 fetches in flight at most and a budget of
+    200 records, pages 3.. go on landing until the records ahead (landed, plus 10 for each
+    fetch in flight) reach 200; a window of pages would have stopped at 4 pages past the
+    consumer."""
+    fake = FakeList(1000, page_size=10)
+    release = asyncio.Event()
+
+    async def slow_page_two(page_no: int) -> Page[str]:
+        if page_no == 2:
+            await release.wait()
+        return await fetch(page_no)
+
+    fetch, fake.fetch = fake.fetch, slow_page_two  # type: ignore[method-assign]
+    iterator = iterate(fake, max_ahead=4, read_ahead=200)
+    first = [await iterator.__anext__() for _ in range(10)]  # page 1, then wait on page 2
+    waiting = asyncio.create_task(iterator.__anext__())
+    for _ in range(100):
+        await asyncio.sleep(0)
+    landed = len(fake.calls) - 2  # pages past the stalled one
+    assert fake.peak <= 4
+    assert landed >= 200 // 10 - 4  # kept going: every fetch in flight counts as 10 records
+    assert landed <= 200 // 10  # and stopped at the budget
+    release.set()
+    rest = [await waiting, *[r async for r in iterator]]
+    assert first + rest == fake.records
+
+
+def test_read_ahead_must_be_a_positive_int() -> None:
+    client = YeastarPartnerClient("id", "secret")
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="read_ahead"):
+            client.iter_orders(read_ahead=bad)  # type: ignore[arg-type]
 
 
 async def test_read_ahead_stops_when_the_consumer_stops_reading() -> None:

@@ -17,7 +17,18 @@ from .models import Page
 T = TypeVar("T")
 
 READ_AHEAD_FACTOR = 2
-"""Pages fetched ahead of the consumer, per unit of ``max_concurrency``."""
+"""Page fetches in flight per iterator, per unit of ``max_concurrency`` (the ones over the
+limit wait for a slot, so a slot that frees up is taken at once)."""
+DEFAULT_READ_AHEAD = 20_000
+"""Records fetched ahead of the consumer by default (or two windows of pages if more): enough
+for the other slots to keep working while the next page in order waits in a retry backoff
+(measured: ordered / unordered 1.00 at 20,000 and 1.32 at 10,000 for 200,000 orders, 50 ms
+latency, 10% transient faults, default RetryPolicy). About 650 bytes per order: 13 MB at most."""
+
+
+def default_read_ahead(max_concurrency: int, page_size: int) -> int:
+    """The ``read_ahead`` an iterator gets when the caller does not choose one."""
+    return max(DEFAULT_READ_AHEAD, 2 * READ_AHEAD_FACTOR * max_concurrency * page_size)
 
 
 def require_text(name: str, value: object) -> str:
@@ -119,12 +130,17 @@ class BaseClient:
         page_size: int,
         ordered: bool,
         dedupe: bool,
+        read_ahead: int | None,
         label: str,
     ) -> PageIterator[T]:
         require_positive_int("page_size", page_size)
+        concurrency = self._transport.max_concurrency
+        if read_ahead is None:
+            read_ahead = default_read_ahead(concurrency, page_size)
+        require_positive_int("read_ahead", read_ahead)
         return PageIterator(
             fetch, key, page_size=page_size, ordered=bool(ordered), dedupe=bool(dedupe),
-            max_ahead=READ_AHEAD_FACTOR * self._transport.max_concurrency, label=label,
+            max_ahead=READ_AHEAD_FACTOR * concurrency, read_ahead=read_ahead, label=label,
         )
 
     def __repr__(self) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 
 import aiohttp
 
@@ -109,6 +110,7 @@ class CSSSClient(BaseClient):
         order_id: str | None = None,
         order_status: str | None = None,
         order_type: str | None = None,
+        read_ahead: int | None = None,
     ) -> PageIterator[PackageOrder]:
         """Every matching package order, streamed as pages arrive (pages fetched concurrently).
 
@@ -122,8 +124,7 @@ class CSSSClient(BaseClient):
             )
 
         return self._iterate(fetch, _package_order_key, page_size=page_size, ordered=ordered,
-                             dedupe=dedupe, label="package orders")
+                             dedupe=dedupe, read_ahead=read_ahead, label="package orders")
 
 
-def _package_order_key(order: PackageOrder) -> str | None:
-    return order.order_code
+_package_order_key: Callable[[PackageOrder], str | None] = operator.attrgetter("order_code")

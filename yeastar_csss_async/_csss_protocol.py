@@ -152,14 +152,15 @@ def decode_package_order_page(
 
 
 _ROW_META = msgspec.defstruct("PackageOrderPageMeta", [
-    (key, Any, None) for key in ("cur_page_no", "page_size", "total_count", "total_pages")])
+    (key, Any, None) for key in ("cur_page_no", "page_size", "total_count", "total_pages")],
+    gc=False)
 _ANSWER = msgspec.defstruct("PackageOrderPageAnswer", [
     ("code", Any, None), ("success", Any, None),
     ("data", msgspec.defstruct("PackageOrderPageData", [
         ("page", _ROW_META | None, None),
         ("package_order", list[row_type(PackageOrder)] | None, None),  # type: ignore[misc]
-    ]) | None, None),
-])
+    ], gc=False) | None, None),
+], gc=False)
 _decode_answer = msgspec.json.Decoder(_ANSWER, float_hook=Decimal).decode
 
 

@@ -155,5 +155,7 @@ def row_type(cls: type[Any]) -> type[msgspec.Struct]:
             if plan.fallback is not None:
                 fields.append((_alt(plan.name), Any,
                                msgspec.field(name=plan.fallback, default=None)))
-        _ROW_TYPES[cls] = msgspec.defstruct(f"{cls.__name__}Row", fields)
+        # gc=False: a row holds only decoded JSON, which cannot form a cycle, and is dropped
+        # as soon as its model is built; untracked, it never triggers a collection.
+        _ROW_TYPES[cls] = msgspec.defstruct(f"{cls.__name__}Row", fields, gc=False)
     return _ROW_TYPES[cls]

@@ -3,7 +3,8 @@
 Which pages to read is decided by :class:`~._page_plan.PagePlan` (pure, no I/O). The
 iterator owns one task per page in flight (no task group, so nothing is ever yielded from
 inside one, PEP 789), hands pages to the consumer in page order (``ordered=True``) or as they
-land, keeps at most ``max_ahead`` pages fetched ahead of the consumer, surfaces the first error
+land, keeps at most ``max_ahead`` fetches in flight and at most ``read_ahead`` records fetched
+ahead of the consumer (pages in flight count as full), surfaces the first error
 at the consumer's next step and cancels every other fetch, and cancels everything as soon as
 the consumer leaves (``break``, exception, cancellation, ``aclose()``).
 """
@@ -18,6 +19,7 @@ from types import TracebackType
 from typing import Generic, TypeVar
 
 from ._errors import APIError
+from ._keyset import RECENT_MAX, SeenKeys
 from ._page_plan import DEFAULT_MAX_PASSES, PagePlan
 from ._transport import logger
 from .models import Page
@@ -55,16 +57,19 @@ class PageIterator(AsyncIterator[T], Generic[T]):
         max_ahead: int,
         label: str,
         max_passes: int = DEFAULT_MAX_PASSES,
+        read_ahead: int | None = None,
     ) -> None:
         # The fetch tasks reference only the fetcher, never this object, so dropping the
         # iterator (``break``) really drops it, and __del__ cancels the fetches at once.
         self._fetcher = _Fetcher(fetch, PagePlan(page_size, max_passes=max_passes),
-                                 ordered=ordered, max_ahead=max_ahead, label=label, key=key)
+                                 ordered=ordered, max_ahead=max_ahead, label=label, key=key,
+                                 read_ahead=read_ahead)
         self._key = key
         self._dedupe = dedupe
         self._items: Sequence[T] = ()
         self._pos = 0
-        self._seen: set[Hashable] = set()
+        self._seen = SeenKeys()
+        self._recent_before = 0  # len(self._seen.recent) after the previous page
         self._waiting = False  # a consumer is suspended in __anext__
 
     @property
@@ -142,16 +147,38 @@ class PageIterator(AsyncIterator[T], Generic[T]):
             with contextlib.suppress(RuntimeError):  # the loop may be closed already
                 fetcher.shutdown()
 
-    def _unseen(self, items: Sequence[T]) -> list[T]:
-        seen, key, kept = self._seen, self._key, []
-        for item in items:
-            k = key(item)
+    def _unseen(self, items: Sequence[T]) -> Sequence[T]:
+        """The items whose key was not yielded before (items without a key always pass)."""
+        seen, key = self._seen, self._key
+        recent = seen.recent
+        keys = list(map(key, items))
+        if seen.has_compacted or None in keys or not recent.isdisjoint(keys):
+            return self._unseen_slowly(items, keys)
+        recent.update(keys)
+        if len(recent) == len(items) + self._recent_before:  # no key twice on this page
+            self._note_growth(recent)
+            return items
+        recent.difference_update(keys)  # undo, then take the page one key at a time
+        return self._unseen_slowly(items, keys)
+
+    def _unseen_slowly(self, items: Sequence[T], keys: list[Hashable | None]) -> list[T]:
+        seen = self._seen
+        recent, check_compacted = seen.recent, seen.has_compacted
+        kept = []
+        for item, k in zip(items, keys, strict=True):
             if k is None:
                 kept.append(item)
-            elif k not in seen:
-                seen.add(k)
+            elif k not in recent and not (check_compacted and seen.compacted(k)):
+                recent.add(k)
                 kept.append(item)
+        self._note_growth(recent)
         return kept
+
+    def _note_growth(self, recent: set[Hashable]) -> None:
+        if len(recent) > RECENT_MAX:
+            self._seen.compact()
+            recent = self._seen.recent
+        self._recent_before = len(recent)
 
 
 class _Fetcher(Generic[T]):
@@ -159,12 +186,14 @@ class _Fetcher(Generic[T]):
 
     def __init__(self, fetch: Callable[[int], Awaitable[Page[T]]], plan: PagePlan, *,
                  ordered: bool, max_ahead: int, label: str,
-                 key: Callable[[T], Hashable | None]) -> None:
+                 key: Callable[[T], Hashable | None], read_ahead: int | None) -> None:
         self.fetch = fetch
         self.key = key
         self.plan = plan
         self.ordered = ordered
         self.max_ahead = max(1, max_ahead)
+        self.read_ahead = self.max_ahead * plan.page_size if read_ahead is None else read_ahead
+        self.buffered = 0  # records in pages that landed and wait for the consumer
         self.label = label
         self.tasks: dict[asyncio.Future[tuple[int, Page[T]]], int] = {}  # fetch -> slot
         self.ready_by_slot: dict[int, Page[T]] = {}
@@ -217,6 +246,7 @@ class _Fetcher(Generic[T]):
         self.closed = True
         self.ready.clear()
         self.ready_by_slot.clear()
+        self.buffered = 0
         for task in list(self.tasks):
             task.cancel()
         self._wake()
@@ -242,17 +272,25 @@ class _Fetcher(Generic[T]):
             page = self.ready_by_slot.pop(self.next_slot, None)
             if page is not None:
                 self.next_slot += 1
-            return page
-        return self.ready.popleft() if self.ready else None
+        else:
+            page = self.ready.popleft() if self.ready else None
+        if page is not None:
+            self.buffered -= len(page.items)
+        return page
 
     def _fill(self) -> None:
-        """Launch pages while the plan has some and the read-ahead window has room."""
+        """Launch pages while the plan has some, fewer than ``max_ahead`` fetches are in
+        flight, and the records ahead of the consumer (landed, plus a full page per fetch in
+        flight) stay within ``read_ahead``. In page order, a page waiting in a retry backoff
+        thus no longer idles the others: they go on until the record budget is used."""
         plan = self.plan
+        size = plan.page_size
         while not self.closed and self.error is None:
-            if self.ordered:
-                if self.launched - self.next_slot >= self.max_ahead:
-                    return
-            elif len(self.tasks) + len(self.ready) >= self.max_ahead:
+            in_flight = len(self.tasks)
+            if in_flight >= self.max_ahead:
+                return
+            ahead = self.buffered + (in_flight + 1) * size
+            if ahead > self.read_ahead and (in_flight or self.buffered):
                 return
             page_no = plan.take()
             if page_no is None:
@@ -304,6 +342,7 @@ class _Fetcher(Generic[T]):
             self.ready_by_slot[slot] = page
         else:
             self.ready.append(page)
+        self.buffered += len(page.items)
         self._fill()
         self._wake()
 

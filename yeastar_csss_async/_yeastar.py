@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
@@ -162,18 +163,22 @@ class YeastarPartnerClient(BaseClient):
                                     {"pageNo": str(page_no), "pageSize": str(page_size)})
 
     def iter_orders(
-        self, *, page_size: int = 100, ordered: bool = True, dedupe: bool = True
+        self, *, page_size: int = 100, ordered: bool = True, dedupe: bool = True,
+        read_ahead: int | None = None,
     ) -> PageIterator[Order]:
         """Every order, streamed as pages arrive (pages fetched concurrently).
 
         With ``ordered=True`` records come in page order, otherwise as soon as any page lands.
-        With ``dedupe=True`` each ``Order.id`` is yielded once. Leaving the loop early cancels
-        every fetch still in flight.
+        With ``dedupe=True`` each ``Order.id`` is yielded once. ``read_ahead`` bounds the
+        records fetched ahead of you (default: 20,000, or two windows of pages if that is
+        more), so that in page order a page waiting in a retry backoff does not idle the
+        others. Use ``async with`` (or ``contextlib.aclosing``) to stop early: leaving the
+        block cancels every fetch still in flight and waits for it.
         """
         return self._iterate(
             functools.partial(self.get_orders_page, page_size=page_size),
             _order_key, page_size=page_size, ordered=ordered, dedupe=dedupe,
-            label="orders",
+            read_ahead=read_ahead, label="orders",
         )
 
     # --- products --------------------------------------------------------------------------
@@ -191,7 +196,7 @@ class YeastarPartnerClient(BaseClient):
 
     def iter_products(
         self, product_id: int, *, page_size: int = 100, ordered: bool = True,
-        dedupe: bool = True,
+        dedupe: bool = True, read_ahead: int | None = None,
     ) -> PageIterator[Product]:
         """Every product of one product line, streamed (see :meth:`iter_orders`).
 
@@ -203,7 +208,8 @@ class YeastarPartnerClient(BaseClient):
             return await self.get_products_page(product_id, page_no, page_size)
 
         return self._iterate(fetch, _product_key, page_size=page_size, ordered=ordered,
-                             dedupe=dedupe, label=f"products of line {product_id}")
+                             dedupe=dedupe, read_ahead=read_ahead,
+                             label=f"products of line {product_id}")
 
     async def list_subscription_products(self) -> list[SubscriptionProduct]:
         """The product lines this account may subscribe to (their ``product_id``s are what
@@ -213,9 +219,5 @@ class YeastarPartnerClient(BaseClient):
                                redact=self._redactor)
 
 
-def _order_key(order: Order) -> str | None:
-    return order.id
-
-
-def _product_key(product: Product) -> str | None:
-    return product.product_no
+_order_key: Callable[[Order], str | None] = operator.attrgetter("id")
+_product_key: Callable[[Product], str | None] = operator.attrgetter("product_no")

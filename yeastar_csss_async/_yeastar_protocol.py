@@ -172,9 +172,10 @@ def _page_decoder(item_type: type[Any]) -> msgspec.json.Decoder[Any]:
         result = msgspec.defstruct(f"{name}PageResult", [
             *((key, Any, None) for key in ("count", "pageNo", "pageSize", "total", "totalPage")),
             ("results", list[row_type(item_type)] | None, None),  # type: ignore[misc]
-        ])
+        ], gc=False)
         answer = msgspec.defstruct(f"{name}PageAnswer",
-                                   [("code", Any, None), ("result", result | None, None)])
+                                   [("code", Any, None), ("result", result | None, None)],
+                                   gc=False)
         _PAGE_DECODERS[item_type] = msgspec.json.Decoder(answer, float_hook=Decimal)
     return _PAGE_DECODERS[item_type]
 
