@@ -73,6 +73,13 @@ class TokenManager:
         state = "valid" if self._access and time.monotonic() < self._expires_at else "none"
         return f"TokenManager(token={state})"
 
+    def current(self) -> str | None:
+        """The token, when it is good to use now without any renewal (else None)."""
+        access = self._access
+        if access is not None and time.monotonic() < self._renew_at:
+            return access
+        return None
+
     async def token(self) -> str:
         """A token that is valid now (requested or renewed if needed)."""
         access = self._access

@@ -104,6 +104,11 @@ class PauseGate:
         """Hold every request of the client for ``seconds`` from now (never shortens a pause)."""
         self._until = max(self._until, time.monotonic() + seconds)
 
+    @property
+    def until(self) -> float:
+        """``time.monotonic()`` at which the pause ends (in the past when not paused)."""
+        return self._until
+
     async def wait(self) -> None:
         """Return at once when not paused; otherwise sleep until the pause is over."""
         # A loop, not an Event: another 429 may extend the pause while we sleep.
@@ -227,9 +232,11 @@ class Transport:
             headers.update(spec.headers)
         url = self.base_url + spec.path
         async with self._slots:
-            await self.gate.wait()
-            data = spec.render() if spec.render is not None else spec.data
             started = time.monotonic()
+            if self.gate.until > started:  # checked inline: no coroutine per request
+                await self.gate.wait()
+                started = time.monotonic()
+            data = spec.render() if spec.render is not None else spec.data
             self.stats.requests += 1
             async with session.request(
                 spec.method, url, params=spec.params, data=data, headers=headers,

@@ -114,8 +114,10 @@ class YeastarPartnerClient(BaseClient):
         only after it re-authenticated itself once (see ``_MAX_SENDS``)."""
         used: list[str] = []
 
+        tokens = self._tokens
+
         async def build() -> RequestSpec:
-            token = await self._tokens.token()
+            token = tokens.current() or await tokens.token()
             used.append(token)
             return RequestSpec("GET", path, params=params,
                                headers={"Authorization": f"Bearer {token}"})
