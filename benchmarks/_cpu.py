@@ -104,7 +104,7 @@ def decode_micro(quick: bool) -> dict[str, Any]:
     records = 100
     repeat, number = (15, 30) if quick else (25, 60)
     work: dict[str, Callable[[], object]] = {
-        "library: decode_page(decode_yeastar_envelope(...))": lambda: library_decode(body),
+        "library: decode_page_answer (what get_orders_page runs)": lambda: library_decode(body),
         "hand-written attrs (json.loads(parse_float=Decimal) + HandOrder)":
             lambda: decode_hand_attrs(body),
         "json.loads": lambda: json.loads(body),

@@ -9,7 +9,6 @@ import asyncio
 import json
 import math
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
@@ -30,6 +29,7 @@ from yeastar_csss_async import (
 from yeastar_csss_async._converters import _DETAILED, _FAST, structure_items
 from yeastar_csss_async._csss_protocol import _fast_page as csss_fast_page
 from yeastar_csss_async._csss_protocol import decode_csss_envelope, decode_package_order_page
+from yeastar_csss_async._wire import decode_json
 from yeastar_csss_async._yeastar_protocol import _fast_page as yeastar_fast_page
 from yeastar_csss_async._yeastar_protocol import decode_page, decode_yeastar_envelope
 from yeastar_csss_async.sandbox._app import _money_json as money_json
@@ -345,8 +345,7 @@ def test_the_fast_page_decoder_agrees_with_the_general_path(
     if which == "package orders":
         fast = csss_fast_page(200, body, 1, 50)
         general = _general_or_refused(lambda: decode_package_order_page(
-            decode_csss_envelope(json.loads(body, parse_float=Decimal)), page_no=1,
-            page_size=50))
+            decode_csss_envelope(decode_json(body)), page_no=1, page_size=50))
     else:
         item = Order if which == "orders" else Product
         fast = yeastar_fast_page(200, body, item, 1, 25)

