@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 import math
 import pickle
@@ -458,6 +459,23 @@ async def test_a_huge_chunked_body_is_cut_at_the_limit_with_bounded_memory() -> 
         finally:
             tracemalloc.stop()
     assert peak < 3 * limit, f"peak {peak / 2**20:.1f} MiB"
+
+
+async def test_a_compressed_body_that_inflates_past_the_limit_is_refused() -> None:
+    """8 MiB of zeros gzipped to a few KiB, with an honest Content-Length of the compressed
+    size: the limit counts what the body inflates to."""
+    inflated = b"0" * (8 << 20)
+
+    async def bomb(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=gzip.compress(inflated), content_type="application/json",
+                            headers={"Content-Encoding": "gzip"})
+
+    app = web.Application()
+    app.router.add_post("/package/queryOrder", bomb)
+    async with serve_app(app) as url, CSSSClient(
+            "P1", "secret", base_url=url, max_response_bytes=1 << 20, retry=FAST) as client:
+        with pytest.raises(ResponseFormatError, match="max_response_bytes"):
+            await asyncio.wait_for(client.get_package_orders_page(), GUARD)
 
 
 # --- 11. stopping early ----------------------------------------------------------------------

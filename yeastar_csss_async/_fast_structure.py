@@ -78,6 +78,9 @@ _ROW_EXPRESSIONS: dict[str, str] = {
     **_DICT_EXPRESSIONS,
     "str": "v",
     "int": "v",
+    # msgspec hands ``float_hook`` JSON number text only, and JSON has no NaN or Infinity:
+    # a Decimal in a row is finite.
+    "decimal": "v if v.__class__ is _Decimal or v is None else _to_decimal(v)",
     "epoch_ms": "_fromts(v / 1000, _UTC) if v is not None and _LO <= v <= _HI "
                 "else _epoch_ms(v)",
     "json_list": "[] if v is None else v",

@@ -344,7 +344,8 @@ class _Fetcher(Generic[T]):
             self.ready.append(page)
         self.buffered += len(page.items)
         self._fill()
-        self._wake()
+        if not self.ordered or slot == self.next_slot or not self.tasks:
+            self._wake()  # in page order, only the page the consumer waits for wakes it
 
     def _fail_fast(self, error: BaseException) -> None:
         """The first error wins: keep it for the consumer, cancel every other fetch."""

@@ -254,13 +254,18 @@ class Transport:
 
     async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
         """The whole body, or :class:`ResponseFormatError` as soon as it is known to be larger
-        than ``max_response_bytes`` (from Content-Length, else while reading: memory stays
-        bounded whatever the server sends). Decompressed bytes are what count."""
+        than ``max_response_bytes``: from Content-Length, else while reading, so memory stays
+        bounded whatever the server sends. Decompressed bytes are what count."""
         limit = self.max_response_bytes
         declared = response.content_length
         if declared is not None and declared > limit:
             response.close()
             raise self._too_large(response.status, f"declares {declared} bytes")
+        if declared is not None and response.headers.get("Content-Encoding",
+                                                         "identity") == "identity":
+            return await response.read()  # exactly the declared length, not more
+        # Chunked, or compressed (a small Content-Length can inflate to anything): count the
+        # decoded bytes as they come.
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_any():
