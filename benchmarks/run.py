@@ -2,7 +2,7 @@
 what a user writes by hand and with the physical limit.
 
     python benchmarks/run.py                  # the full run (about 8 minutes on 2 cores)
-    python benchmarks/run.py --quick          # fewer repeats and orders (2-3 minutes)
+    python benchmarks/run.py --quick          # fewer repeats and orders (about 3.5 minutes)
     python benchmarks/run.py --only cpu,decode
 
 Sections: ``cpu`` (client CPU per order: raw aiohttp + json.loads dicts, the same plus a
