@@ -1,7 +1,7 @@
 """Benchmarks: the library's client CPU, decode cost, wall time and memory, side by side with
 what a user writes by hand and with the physical limit.
 
-    python benchmarks/run.py                  # the full run (about 8 minutes on 2 cores)
+    python benchmarks/run.py                  # the full run (about 6.5 minutes on 2 cores)
     python benchmarks/run.py --quick          # fewer repeats and orders (about 3.5 minutes)
     python benchmarks/run.py --only cpu,decode
 
@@ -127,7 +127,7 @@ def parse_only(text: str) -> list[str]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="fewer repeats and orders (2-3 minutes)")
+                        help="fewer repeats and orders (about 3.5 minutes)")
     parser.add_argument("--only", type=parse_only, default=list(SECTIONS),
                         help=f"comma-separated sections to run: {','.join(SECTIONS)}")
     arguments = parser.parse_args()
