@@ -15,10 +15,13 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from itertools import groupby
+from typing import TypeVar
 
 __all__ = ["RECENT_MAX", "SeenKeys"]
+
+T = TypeVar("T")
 
 RECENT_MAX = 1 << 16
 """Keys held in the plain set before the digit-string ones are compacted."""
@@ -82,39 +85,59 @@ class _IntSet:
 
 
 class SeenKeys:
-    """An exact set of record keys that grows by a few bytes per digit-string key.
+    """An exact set of record keys that grows by a few bytes per digit-string key."""
 
-    The caller checks ``key in keys.recent`` first (a plain set: the fast path), then
-    :meth:`compacted` when :attr:`has_compacted` is true, adds new keys to ``recent`` itself
-    and calls :meth:`compact` when ``len(recent) > RECENT_MAX``.
-    """
-
-    __slots__ = ("_numbers", "has_compacted", "others", "recent")
+    __slots__ = ("_compacted", "_numbers", "_others", "_recent")
 
     def __init__(self) -> None:
-        self.recent: set[Hashable] = set()
-        self.others: set[Hashable] = set()  # compacted keys that are not digit strings
+        self._recent: set[Hashable] = set()  # the newest keys: the fast path
+        self._others: set[Hashable] = set()  # compacted keys that are not digit strings
         self._numbers: dict[_Namespace, _IntSet] = {}
-        self.has_compacted = False
+        self._compacted = False
 
-    def compacted(self, key: Hashable) -> bool:
-        """Whether ``key`` is among the keys moved out of ``recent`` earlier."""
+    def keep_new(self, items: Sequence[T], keys: Sequence[Hashable | None]) -> Sequence[T]:
+        """The items whose key was not kept before, in order, each key once; their keys are
+        kept from now on. An item whose key is None always passes.
+
+        A page of keys that are all new (the usual case) is taken with set operations in C.
+        """
+        recent = self._recent
+        if not self._compacted and None not in keys and recent.isdisjoint(keys):
+            before = len(recent)
+            recent.update(keys)
+            if len(recent) == before + len(keys):  # no key twice on this page
+                self._compact_if_full()
+                return items
+            recent.difference_update(keys)  # undo, then take the page one key at a time
+        kept = []
+        for item, key in zip(items, keys, strict=True):
+            if key is None:
+                kept.append(item)
+            elif key not in recent and not (self._compacted and self._in_compacted(key)):
+                recent.add(key)
+                kept.append(item)
+        self._compact_if_full()
+        return kept
+
+    def _in_compacted(self, key: Hashable) -> bool:
         spelled = _spelled(key)
         if spelled is None:
-            return key in self.others
+            return key in self._others
         numbers = self._numbers.get(spelled[0])
         return numbers is not None and spelled[1] in numbers
 
-    def compact(self) -> None:
-        """Move every key of ``recent`` into the compact stores."""
+    def _compact_if_full(self) -> None:
+        """Move the newest keys into the compact stores once there are ``RECENT_MAX``."""
+        if len(self._recent) <= RECENT_MAX:
+            return
         by_space: dict[_Namespace, list[int]] = {}
-        for key in self.recent:
+        for key in self._recent:
             spelled = _spelled(key)
             if spelled is None:
-                self.others.add(key)
+                self._others.add(key)
             else:
                 by_space.setdefault(spelled[0], []).append(spelled[1])
         for space, values in by_space.items():
             self._numbers.setdefault(space, _IntSet()).update(values)
-        self.recent = set()
-        self.has_compacted = True
+        self._recent = set()
+        self._compacted = True

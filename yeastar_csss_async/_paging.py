@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Generic, TypeVar
 
 from ._errors import APIError
-from ._keyset import RECENT_MAX, SeenKeys
+from ._keyset import SeenKeys
 from ._page_plan import DEFAULT_MAX_PASSES, PagePlan
 from ._transport import logger
 from .models import Page
@@ -69,7 +69,6 @@ class PageIterator(AsyncIterator[T], Generic[T]):
         self._items: Sequence[T] = ()
         self._pos = 0
         self._seen = SeenKeys()
-        self._recent_before = 0  # len(self._seen.recent) after the previous page
         self._waiting = False  # a consumer is suspended in __anext__
 
     @property
@@ -149,36 +148,7 @@ class PageIterator(AsyncIterator[T], Generic[T]):
 
     def _unseen(self, items: Sequence[T]) -> Sequence[T]:
         """The items whose key was not yielded before (items without a key always pass)."""
-        seen, key = self._seen, self._key
-        recent = seen.recent
-        keys = list(map(key, items))
-        if seen.has_compacted or None in keys or not recent.isdisjoint(keys):
-            return self._unseen_slowly(items, keys)
-        recent.update(keys)
-        if len(recent) == len(items) + self._recent_before:  # no key twice on this page
-            self._note_growth(recent)
-            return items
-        recent.difference_update(keys)  # undo, then take the page one key at a time
-        return self._unseen_slowly(items, keys)
-
-    def _unseen_slowly(self, items: Sequence[T], keys: list[Hashable | None]) -> list[T]:
-        seen = self._seen
-        recent, check_compacted = seen.recent, seen.has_compacted
-        kept = []
-        for item, k in zip(items, keys, strict=True):
-            if k is None:
-                kept.append(item)
-            elif k not in recent and not (check_compacted and seen.compacted(k)):
-                recent.add(k)
-                kept.append(item)
-        self._note_growth(recent)
-        return kept
-
-    def _note_growth(self, recent: set[Hashable]) -> None:
-        if len(recent) > RECENT_MAX:
-            self._seen.compact()
-            recent = self._seen.recent
-        self._recent_before = len(recent)
+        return self._seen.keep_new(items, list(map(self._key, items)))
 
 
 class _Fetcher(Generic[T]):
