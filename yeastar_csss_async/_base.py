@@ -12,6 +12,7 @@ from ._errors import Redactor
 from ._paging import PageIterator
 from ._retry import RetryPolicy
 from ._transport import ErrorDescriber, Transport, TransportStats
+from ._validation import require_header_text, require_positive_int
 from .models import Page
 
 T = TypeVar("T")
@@ -29,36 +30,6 @@ latency, 10% transient faults, default RetryPolicy). About 650 bytes per order: 
 def default_read_ahead(max_concurrency: int, page_size: int) -> int:
     """The ``read_ahead`` an iterator gets when the caller does not choose one."""
     return max(DEFAULT_READ_AHEAD, 2 * READ_AHEAD_FACTOR * max_concurrency * page_size)
-
-
-def require_text(name: str, value: object) -> str:
-    """A credential must be a non-empty string that UTF-8 can encode (checked before any
-    request). The error never quotes the value: it may be a secret."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string")
-    encodable = True
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, e.g. from a badly decoded environment
-        encodable = False
-    if not encodable:  # raised outside the handler: the UnicodeEncodeError holds the value
-        raise ValueError(f"{name} cannot be encoded as UTF-8 (it holds a lone surrogate); "
-                         "check how it was read")
-    return value
-
-
-def require_header_text(name: str, value: object) -> str:
-    """A header value we send (User-Agent, Accept-Language): printable text on one line."""
-    if not isinstance(value, str) or not value.strip() or not value.isprintable():
-        raise ValueError(f"{name} must be a non-empty, printable one-line string")
-    return value
-
-
-def require_positive_int(name: str, value: object) -> int:
-    """Page numbers, sizes and ids are ints >= 1 (bool is not accepted)."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
 
 
 class BaseClient:

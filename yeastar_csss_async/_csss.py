@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 
 import aiohttp
 
-from ._base import BaseClient, require_header_text, require_positive_int, require_text
+from ._base import BaseClient
 from ._csss_protocol import (
     CSSS_QUERY_ORDER_PATH,
     build_csss_body,
@@ -18,6 +18,7 @@ from ._errors import Redactor
 from ._paging import PageIterator
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, RawResponse, RequestSpec
+from ._validation import require_header_text, require_positive_int, require_text
 from .models import PackageOrder, Page
 
 __all__ = ["CSSSClient"]

@@ -9,15 +9,9 @@ from email.utils import parsedate_to_datetime
 
 import attrs
 
-__all__ = ["RetryPolicy", "is_retryable_status", "parse_retry_after", "require_seconds"]
+from ._validation import require_positive_int, require_seconds
 
-
-def require_seconds(name: str, value: object) -> float:
-    """A duration must be a finite number of seconds > 0 (bool is not accepted)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
-    return float(value)
+__all__ = ["RetryPolicy", "is_retryable_status", "parse_retry_after"]
 
 
 def _seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -49,8 +43,7 @@ class RetryPolicy:
 
     @max_attempts.validator
     def _check_attempts(self, _: attrs.Attribute[int], value: int) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"max_attempts must be an int >= 1, got {value!r}")
+        require_positive_int("max_attempts", value)
 
     def backoff(self, retry_number: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before retry ``retry_number`` (1 for the first retry)."""

@@ -38,7 +38,8 @@ from ._errors import (
     TransportError,
     shorten,
 )
-from ._retry import RetryPolicy, is_retryable_status, parse_retry_after, require_seconds
+from ._retry import RetryPolicy, is_retryable_status, parse_retry_after
+from ._validation import require_positive_int, require_seconds
 from ._version import __version__
 
 __all__ = ["PauseGate", "RawResponse", "RequestSpec", "Transport", "TransportStats", "logger"]
@@ -132,14 +133,9 @@ class Transport:
         describe_error: ErrorDescriber,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        if not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool) \
-                or max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
+        require_positive_int("max_concurrency", max_concurrency)
         require_seconds("timeout", timeout)
-        if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) \
-                or max_response_bytes < 1:
-            raise ValueError(
-                f"max_response_bytes must be an int >= 1, got {max_response_bytes!r}")
+        require_positive_int("max_response_bytes", max_response_bytes)
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
         self.base_url = base_url.rstrip("/")

@@ -10,12 +10,13 @@ from typing import TypeVar
 import aiohttp
 
 from ._auth import TokenManager
-from ._base import BaseClient, require_positive_int, require_text
+from ._base import BaseClient
 from ._converters import structure_items
 from ._errors import APIError, AuthenticationError, Redactor
 from ._paging import PageIterator
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, RawResponse, RequestSpec
+from ._validation import require_positive_int, require_text
 from ._yeastar_protocol import (
     ORDER_LIST_PATH,
     PRODUCT_LIST_PATH,
