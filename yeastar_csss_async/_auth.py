@@ -140,8 +140,8 @@ class TokenManager:
 
     def _store(self, grant: TokenGrant) -> str:
         now = time.monotonic()
-        self._redactor.add(grant.access_token)
-        self._redactor.add(grant.refresh_token)
+        self._redactor.rotate(grant.access_token)
+        self._redactor.rotate(grant.refresh_token)
         lifetime = token_lifetime(grant.expires_in)
         self._access = grant.access_token
         self._expires_at = now + lifetime

@@ -63,33 +63,47 @@ def _encodings(secret: str) -> set[str]:
     return {f for f in forms if f}
 
 
+ROTATING_KEPT = 512
+"""Rotating secrets (tokens) a :class:`Redactor` keeps masking: the newest 512, at least 256
+renewals. Even at the shortest token lifetime the client trusts (1 s) that outlasts any
+request still holding one of them; at the documented 30 minutes it is days."""
+
+
 class Redactor:
     """Replaces every known secret, in any of its usual encodings, with ``***``.
 
     Encodings covered: as is, percent-encoded (``quote``/``quote_plus``, either hex case), JSON
     string escapes (ASCII or not), HTML escapes, Python repr escapes and Base64 (standard and
-    URL-safe, padded or not).
+    URL-safe, padded or not). Fixed secrets (a client secret) are kept for good; rotating ones
+    (tokens, see :meth:`rotate`) only the newest ``ROTATING_KEPT``, so a client that runs for
+    weeks does not grow its pattern with every token it was ever issued.
     """
 
-    __slots__ = ("_forms", "_pattern")
+    __slots__ = ("_fixed", "_pattern", "_rotating")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._forms: set[str] = set()
+        self._fixed: set[str] = set()
+        self._rotating: dict[str, set[str]] = {}  # secret -> its forms, oldest first
         self._pattern: re.Pattern[str] | None = None
         for secret in secrets:
-            self.add(secret)
+            if secret:
+                self._fixed |= _encodings(secret)
+        self._compile()
 
-    def add(self, secret: str | None) -> None:
-        """Remember one more secret (a new token, say)."""
-        if not secret:
+    def rotate(self, secret: str | None) -> None:
+        """Mask a rotating secret (a new access or refresh token) from now on."""
+        if not secret or secret in self._rotating:
             return
-        forms = _encodings(secret)
-        if forms <= self._forms:
-            return
-        self._forms |= forms
+        self._rotating[secret] = _encodings(secret)
+        while len(self._rotating) > ROTATING_KEPT:
+            del self._rotating[next(iter(self._rotating))]
+        self._compile()
+
+    def _compile(self) -> None:
+        forms = self._fixed.union(*self._rotating.values())
         # Longest first, so a form that contains another is masked whole.
-        alternatives = sorted(self._forms, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, alternatives)))
+        alternatives = sorted(forms, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, alternatives))) if forms else None
 
     def __call__(self, text: str) -> str:
         pattern = self._pattern
