@@ -111,7 +111,7 @@ def decode_csss_envelope(
     return data
 
 
-def describe_csss_error(status: int, body: bytes, redact: Redactor) -> APIError:
+def describe_csss_error(status: int, body: bytes, redact: Redactor | None = None) -> APIError:
     """The error of a non-2xx CSSS answer, with the CSSS code when the body carries one."""
     document: object = None
     with contextlib.suppress(ValueError, RecursionError):  # not JSON: quote a snippet
@@ -177,7 +177,7 @@ def decode_package_order_answer(
     if page is not None:
         return page
     if not 200 <= status < 300:
-        raise describe_csss_error(status, body, redact or Redactor())
+        raise describe_csss_error(status, body, redact)
     data = decode_csss_envelope(decode_json(body, status=status, redact=redact),
                                 status=status, redact=redact)
     return decode_package_order_page(data, page_no=page_no, page_size=page_size,
