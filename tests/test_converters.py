@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -12,6 +13,7 @@ import pytest
 
 from yeastar_csss_async import (
     ActivationStatus,
+    CurrencyCode,
     EndUserInfo,
     Order,
     OrderStatus,
@@ -21,6 +23,7 @@ from yeastar_csss_async import (
     Product,
     ResponseFormatError,
     ServiceInfo,
+    SubscriptionProduct,
 )
 from yeastar_csss_async._converters import structure_items, structure_one
 from yeastar_csss_async._wire import decode_json
@@ -119,10 +122,68 @@ def test_device_id_falls_back_to_device_id_camel_case() -> None:
 
 def test_unknown_enum_values_and_unknown_keys_pass_without_error() -> None:
     order = structure_one({"id": "1", "orderStatus": "archived", "brandNewKey": {"x": 1},
-                           "currencyCode": "EUR"}, Order, path="$")
+                           "currencyCode": "EUR", "orderType": ""}, Order, path="$")
     assert order.order_status == "archived"
-    assert not isinstance(order.order_status, OrderStatus)
     assert order.currency_code == "EUR"
+    assert order.order_type == ""
+
+
+@pytest.mark.parametrize("path", ["fast dict", "fast row", "detailed"])
+def test_an_undocumented_enum_value_is_an_extra_member_of_its_enum(path: str) -> None:
+    """Typed as the enum, whatever the vendor sends: ``order_status`` is an ``OrderStatus``
+    holding exactly the value sent, equal to it, not listed among the documented members."""
+    from yeastar_csss_async._converters import _DETAILED
+    from yeastar_csss_async._fast_structure import structure_fn
+    from yeastar_csss_async._yeastar_protocol import decode_page_answer
+
+    record = {"id": "1", "orderStatus": "archived", "orderType": "", "currencyCode": "USD"}
+    if path == "fast dict":
+        order = structure_fn(Order)(record)
+    elif path == "detailed":
+        order = _DETAILED.structure(record, Order)
+    else:
+        body = json.dumps({"errcode": 0, "code": "success", "result": {
+            "total": 1, "pageNo": 1, "pageSize": 1, "totalPage": 1, "results": [record]}}).encode()
+        (order,) = decode_page_answer(200, body, Order, page_no=1, page_size=1).items
+    assert type(order.order_status) is OrderStatus
+    assert type(order.order_type) is OrderType
+    assert order.order_status == "archived"
+    assert order.order_status.value == "archived"
+    assert not order.order_status.documented
+    assert order.currency_code is CurrencyCode.USD
+    assert order.currency_code.documented
+    assert order.order_type == ""
+    assert not order.order_type.documented
+    assert "archived" not in {member.value for member in OrderStatus}
+    assert OrderStatus("archived") is order.order_status  # the same value, the same member
+    assert pickle.loads(pickle.dumps(order)) == order
+
+
+@pytest.mark.parametrize(("cls", "record", "key"), [
+    (Order, {"orderNo": "N1"}, "id"),
+    (Order, {"id": None}, "id"),
+    (Order, {"id": ""}, "id"),
+    (Product, {"productNo": ""}, "productNo"),
+    (PackageOrder, {"device_id": "1"}, "orderCode"),
+    (SubscriptionProduct, {"name": "P-Series"}, "productId"),
+    (SubscriptionProduct, {"productId": None}, "productId"),
+])
+def test_a_record_without_its_key_is_a_located_format_error(
+    cls: type[Any], record: dict[str, Any], key: str,
+) -> None:
+    """Each list's key (and a product line's id) cannot be missing: such a record could not be
+    told apart from others, so it is refused on both the fast path and the error path."""
+    from yeastar_csss_async._fast_structure import structure_fn
+
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the fast path only has to refuse
+        structure_fn(cls)(record)
+    valid = {Order: {"id": "0"}, Product: {"productNo": "0"},
+             PackageOrder: {"orderCode": "0"}, SubscriptionProduct: {"productId": 1}}[cls]
+    assert structure_items([valid], cls, path="results")
+    with pytest.raises(ResponseFormatError) as caught:
+        structure_items([valid, record], cls, path="results")
+    assert caught.value.path == f"results[1].{key}"
+    assert "required key" in str(caught.value)
 
 
 def test_loose_numbers_are_accepted_where_docs_are_loose() -> None:
@@ -131,23 +192,24 @@ def test_loose_numbers_are_accepted_where_docs_are_loose() -> None:
     assert order.id == "1002069"
     assert order.create_time == ms(1680256570000)
     assert order.total_amount == Decimal("12.50")
-    product = structure_one({"planAutoRenewal": "1", "quantity": 5}, Product, path="$")
+    product = structure_one({"productNo": "P", "planAutoRenewal": "1", "quantity": 5}, Product,
+                            path="$")
     assert product.plan_auto_renewal == 1
     assert product.quantity == "5"
 
 
 def test_null_lists_become_empty_lists() -> None:
-    product = structure_one({"serviceList": None}, Product, path="$")
+    product = structure_one({"productNo": "P", "serviceList": None}, Product, path="$")
     assert product.service_list == []
-    order = structure_one({"refuelingPackageList": None, "profileList": [{"a": 1}]},
-                          PackageOrder, path="$")
+    order = structure_one({"orderCode": "C", "refuelingPackageList": None,
+                           "profileList": [{"a": 1}]}, PackageOrder, path="$")
     assert order.refueling_package_list == []
     assert order.profile_list == [{"a": 1}]
 
 
 def test_csss_dates_accept_the_dashed_format_and_empty_string() -> None:
-    order = structure_one({"expireDate": "2023-12-31 23:59:59", "activeDate": ""},
-                          PackageOrder, path="$")
+    order = structure_one({"orderCode": "C", "expireDate": "2023-12-31 23:59:59",
+                           "activeDate": ""}, PackageOrder, path="$")
     assert order.expire_date == datetime(2023, 12, 31, 23, 59, 59)
     assert order.active_date is None
 
@@ -163,7 +225,7 @@ def test_csss_dates_accept_the_dashed_format_and_empty_string() -> None:
 )
 def test_a_bad_value_names_its_json_path(record: dict[str, object], path: str) -> None:
     records: list[object] = [{"id": str(i)} for i in range(5)]
-    records[3] = record
+    records[3] = {"id": "3", **record}
     with pytest.raises(ResponseFormatError) as caught:
         structure_items(records, Order, path="result.results")
     assert caught.value.path == path
@@ -171,7 +233,7 @@ def test_a_bad_value_names_its_json_path(record: dict[str, object], path: str) -
 
 
 def test_a_bad_nested_value_names_its_json_path() -> None:
-    records = [{"serviceList": [{}, {"serviceExpireDate": {"when": 1}}]}]
+    records = [{"productNo": "P", "serviceList": [{}, {"serviceExpireDate": {"when": 1}}]}]
     with pytest.raises(ResponseFormatError) as caught:
         structure_items(records, Product, path="result.results")
     assert caught.value.path == "result.results[0].serviceList[1].serviceExpireDate"
@@ -179,7 +241,7 @@ def test_a_bad_nested_value_names_its_json_path() -> None:
 
 def test_a_record_that_is_not_an_object_names_its_index() -> None:
     with pytest.raises(ResponseFormatError) as caught:
-        structure_items([{}, "nope"], Order, path="result.results")
+        structure_items([{"id": "1"}, "nope"], Order, path="result.results")
     assert caught.value.path == "result.results[1]"
 
 

@@ -183,16 +183,18 @@ async def test_a_server_that_ignores_the_page_number_does_not_make_an_endless_li
     assert portal.calls["orders"] <= 10 + 2 * 8
 
 
-async def test_records_without_keys_past_the_end_are_not_taken_for_repeats() -> None:
-    """Keyless records all look alike; the repeat rule must not end the list on them."""
+async def test_records_without_keys_fail_the_list_instead_of_passing_unchecked() -> None:
+    """Keyless records all look alike: they could be neither deduplicated nor told apart from
+    a repeated page. The list fails with the record's path instead of passing them along."""
     keyless = [{"orderNo": f"N{n}"} for n in range(150)]
 
     async def pages(page_no: int, page_size: int) -> web.StreamResponse:
         return orders_page(keyless, page_no, page_size, total=100, total_pages=10)
 
     async with portal_client(Portal(pages)) as client:
-        records = await asyncio.wait_for(collect(client.iter_orders(page_size=10)), GUARD)
-    assert [r.order_no for r in records] == [f"N{n}" for n in range(150)]
+        with pytest.raises(ResponseFormatError) as caught:
+            await asyncio.wait_for(collect(client.iter_orders(page_size=10)), GUARD)
+    assert caught.value.path == "result.results[0].id"
 
 
 async def test_a_bad_body_past_the_reported_end_raises() -> None:

@@ -31,6 +31,8 @@ from ._scalars import (
     opt_int,
     opt_str,
     reject,
+    required_int,
+    required_str,
     to_decimal,
     to_int,
     to_str,
@@ -80,6 +82,8 @@ def _detailed_converter() -> cattrs.Converter:
                 hook = enum_hook(plan.target)
             elif plan.kind == "model_list":
                 hook = _list_of(converter, plan.target)
+            elif plan.required:
+                hook = required_int if plan.kind == "int" else required_str
             overrides[plan.name] = override(rename=plan.key, struct_hook=hook)
         base = make_dict_structure_fn(cls, converter, **overrides)
         converter.register_structure_hook(cls, _mapping_guard(cls, base))
@@ -100,8 +104,10 @@ def _list_of(converter: cattrs.Converter, item: Any) -> Callable[[object, object
 def _mapping_guard(
     cls: type[Any], base: Callable[[Mapping[str, Any], Any], Any]
 ) -> Callable[[object, Any], Any]:
-    """Reject non-objects with a clear error, and read the fallback keys (``deviceId``)."""
+    """Reject non-objects with a clear error, read the fallback keys (``deviceId``), and give
+    an absent required key as null, so its hook says what is missing and where."""
     fallbacks = FALLBACK_KEYS.get(cls, {})
+    required = [plan.key for plan in field_plans(cls) if plan.required]
 
     def structure(value: object, tp: Any) -> Any:
         if not isinstance(value, Mapping):
@@ -110,6 +116,8 @@ def _mapping_guard(
             first = json_key(cls, name)
             if value.get(first) is None and value.get(second) is not None:
                 value = {**value, first: value[second]}
+        if any(key not in value for key in required):
+            value = {**dict.fromkeys(required), **value}
         return base(value, tp)
 
     return structure

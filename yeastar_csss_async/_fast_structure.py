@@ -56,12 +56,17 @@ def _not_a_list(value: object) -> list[Any]:
     raise reject(value, "a list")
 
 
+def _no_key() -> None:
+    raise reject(None, "a required key")
+
+
 _GLOBALS: dict[str, object] = {
     "_new": object.__new__, "_UTC": UTC, "_fromts": datetime.fromtimestamp,
     "_str": str, "_int": int, "_Decimal": Decimal, "_list": list,
     "_LO": FLOAT_EXACT_MS_MIN, "_HI": FLOAT_EXACT_MS_MAX,
     "_to_str": to_str, "_to_int": to_int, "_to_decimal": to_decimal, "_epoch_ms": epoch_ms,
     "_csss_date": csss_date, "_json_list": json_list, "_not_a_list": _not_a_list,
+    "_no_key": _no_key,
 }
 
 _DICT_EXPRESSIONS: dict[str, str] = {
@@ -73,7 +78,7 @@ _DICT_EXPRESSIONS: dict[str, str] = {
                 "else _epoch_ms(v)",
     "csss_date": "_csss_date(v)",
     "json_list": "v if v.__class__ is _list else _json_list(v)",
-    "enum": "{members}(v, v) if v.__class__ is _str else {hook}(v)",
+    "enum": "w if (w := {members}(v)) is not None else {hook}(v)",
     "model": "None if v is None else {sub}(v)",
     "model_list": "[{sub}(x) for x in v] if v.__class__ is _list else "
                   "[] if v is None else _not_a_list(v)",
@@ -90,7 +95,6 @@ _ROW_EXPRESSIONS: dict[str, str] = {
     "epoch_ms": "_fromts(v / 1000, _UTC) if v is not None and _LO <= v <= _HI "
                 "else _epoch_ms(v)",
     "json_list": "[] if v is None else v",
-    "enum": "{members}(v, v)",
     "model_list": "[] if v is None else [{sub}(x) for x in v]",
 }
 """Per kind, the value of a field read from a row: msgspec has checked its type already
@@ -123,14 +127,20 @@ def _field_lines(index: int, plan: FieldPlan, names: dict[str, object], rows: bo
     expression = (_ROW_EXPRESSIONS if rows else _DICT_EXPRESSIONS)[plan.kind]
     if plan.kind == "enum":
         assert plan.target is not None
-        names[f"_m{index}"] = {member.value: member for member in plan.target}.get
+        # The enum's own value map: its members, and the extra ones it has cached.
+        names[f"_m{index}"] = plan.target._value2member_map_.get
         names[f"_e{index}"] = enum_hook(plan.target)
         expression = expression.format(members=f"_m{index}", hook=f"_e{index}")
     elif plan.kind in ("model", "model_list"):
         assert plan.target is not None
         names[f"_sub{index}"] = (row_fn if rows else structure_fn)(plan.target)
         expression = expression.format(sub=f"_sub{index}")
-    lines.append(f"    o.{plan.name} = {expression}")
+    if plan.required:  # absent, null or "": the caller's detailed converter says which
+        empty = "v is None" if plan.kind == "int" else "not v"
+        lines += [f"    v = {expression}", f"    if {empty}: _no_key()",
+                  f"    o.{plan.name} = v"]
+    else:
+        lines.append(f"    o.{plan.name} = {expression}")
     return lines
 
 

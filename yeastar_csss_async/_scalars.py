@@ -8,7 +8,6 @@ reported, redacted first (see ``_converters``).
 
 from __future__ import annotations
 
-import enum
 import math
 import re
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from ._errors import Redactor, quote_value
-from .models import JSONValue
+from .models import JSONValue, OpenStrEnum
 
 __all__ = [
     "FLOAT_EXACT_MS_MAX",
@@ -32,6 +31,8 @@ __all__ = [
     "opt_int",
     "opt_str",
     "reject",
+    "required_int",
+    "required_str",
     "to_decimal",
     "to_int",
     "to_str",
@@ -173,17 +174,31 @@ def json_list(value: object, _: object = None) -> list[JSONValue]:
     raise reject(value, "a list")
 
 
-def enum_hook(enum_cls: type[enum.StrEnum]) -> Callable[[object, object], object]:
-    members = {member.value: member for member in enum_cls}
+def enum_hook(enum_cls: type[OpenStrEnum]) -> Callable[[object, object], object]:
+    """Structure an enum field: ``None`` stays ``None``; any string (a number's JSON text when
+    a number is sent) becomes a member, an extra one when the value is not documented."""
 
     def structure(value: object, _: object = None) -> object:
         if value is None:
             return None
-        if isinstance(value, str):
-            return members.get(value, value)
-        return to_str(value)
+        return enum_cls(value if value.__class__ is str else to_str(value))
 
     return structure
+
+
+def required_str(value: object, _: object = None) -> str:
+    """A key a record cannot do without: a string (or a number's text), never null or empty."""
+    text = None if value is None else to_str(value)
+    if not text:
+        raise reject(value, "a non-empty string (a required key)")
+    return text
+
+
+def required_int(value: object, _: object = None) -> int:
+    """A required integer (``SubscriptionProduct.product_id``): never null."""
+    if value is None:
+        raise reject(value, "an integer (a required key)")
+    return to_int(value)
 
 
 # One flat function per optional scalar, with the type the API normally sends checked first:

@@ -6,7 +6,6 @@ generated fast structure functions (``_fast_structure``) both read :func:`field_
 
 from __future__ import annotations
 
-import enum
 import types
 import typing
 from datetime import datetime
@@ -17,6 +16,7 @@ import attrs
 
 from .models import (
     EndUserInfo,
+    OpenStrEnum,
     Order,
     PackageOrder,
     Product,
@@ -47,13 +47,15 @@ FALLBACK_KEYS: dict[type[Any], dict[str, str]] = {PackageOrder: {"device_id": "d
 @attrs.frozen
 class FieldPlan:
     """How one attribute is read: from ``key`` (else ``fallback``), as ``kind``; ``target`` is
-    the enum class (``enum``) or the model class (``model``, ``model_list``)."""
+    the enum class (``enum``) or the model class (``model``, ``model_list``). A ``required``
+    field (typed without ``None``) refuses a record where it is absent, null or ``""``."""
 
     name: str
     key: str
     kind: Kind
     target: type[Any] | None = None
     fallback: str | None = None
+    required: bool = False
 
 
 def _camel(name: str) -> str:
@@ -78,7 +80,7 @@ def _kind(name: str, tp: object) -> tuple[Kind, type[Any] | None]:
         return ("model_list", item) if attrs.has(item) else ("json_list", None)
     members = _members(tp)
     for member in members:
-        if isinstance(member, type) and issubclass(member, enum.StrEnum):
+        if isinstance(member, type) and issubclass(member, OpenStrEnum):
             return "enum", member
     (only,) = members
     if attrs.has(only):
@@ -103,7 +105,10 @@ def _plans(cls: type[Any]) -> tuple[FieldPlan, ...]:
     hints = typing.get_type_hints(cls)
     plans = []
     for field in attrs.fields(cls):
-        kind, target = _kind(field.name, hints[field.name])
+        hint = hints[field.name]
+        kind, target = _kind(field.name, hint)
+        required = kind in ("str", "int") and type(None) not in typing.get_args(hint) \
+            and field.default is attrs.NOTHING
         plans.append(FieldPlan(field.name, json_key(cls, field.name), kind, target,
-                               FALLBACK_KEYS.get(cls, {}).get(field.name)))
+                               FALLBACK_KEYS.get(cls, {}).get(field.name), required))
     return tuple(plans)

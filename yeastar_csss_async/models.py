@@ -8,9 +8,14 @@ the JSON keys (``orderNo`` -> ``order_no``). What holds for every field:
 * CSSS ``yyyyMMddHHmmss`` dates become naive ``datetime``s (the API does not say which time zone
   it uses) and ``""`` becomes ``None``;
 * money becomes ``decimal.Decimal`` with the digits the server sent (``130.00`` stays ``130.00``);
-* enum fields hold a member of the matching ``StrEnum`` when the value is documented, otherwise
-  the string as sent, so a value the vendor adds later never breaks a caller; members compare
-  equal to their strings (``order.order_status == "succeed"``);
+* enum fields always hold a member of their :class:`OpenStrEnum`: a documented value is one of
+  its named members, and a value the vendor adds later (or ``""``) becomes an extra member
+  holding exactly that string, so it never breaks a caller and the field's type stays the enum;
+  members are strings and compare equal to them (``order.order_status == "succeed"``);
+* each list's key (``Order.id``, ``Product.product_no``, ``PackageOrder.order_code``) and
+  ``SubscriptionProduct.product_id`` are required: a record without one (absent, ``null`` or
+  ``""``) is a :class:`~yeastar_csss_async.ResponseFormatError`, because it could be neither
+  told apart from others nor synced;
 * other strings are kept as sent (``""`` stays ``""``); keys the docs do not name are ignored.
 """
 
@@ -20,7 +25,7 @@ import enum
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Generic, TypeAlias, TypeVar
+from typing import Generic, Self, TypeAlias, TypeVar
 
 import attrs
 
@@ -29,6 +34,7 @@ __all__ = [
     "CurrencyCode",
     "EndUserInfo",
     "JSONValue",
+    "OpenStrEnum",
     "Order",
     "OrderStatus",
     "OrderType",
@@ -47,8 +53,45 @@ JSONValue: TypeAlias = (
 
 T = TypeVar("T")
 
+_EXTRA_MEMBERS_KEPT = 1024
+"""Extra members an enum caches; past that each unknown value gets a fresh, equal member."""
 
-class OrderStatus(enum.StrEnum):
+
+class OpenStrEnum(enum.StrEnum):
+    """A ``StrEnum`` that also takes values it does not document.
+
+    ``OrderStatus("succeed")`` is the named member ``OrderStatus.SUCCEED``;
+    ``OrderStatus("on_hold")``, a value added by the vendor after this release, is an extra
+    member whose value and name are ``"on_hold"``. It is an ``OrderStatus`` and a ``str``, equal
+    to ``"on_hold"``, and it pickles; it is not listed by ``list(OrderStatus)`` or
+    ``OrderStatus.__members__``. The same value gives the same member (the first
+    1,024 extra values of each enum are cached; later ones are equal, not identical).
+    """
+
+    @classmethod
+    def _missing_(cls, value: object) -> Self | None:
+        if not isinstance(value, str):
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = value
+        member._value_ = value
+        member._sort_order_ = len(cls._member_names_)  # type: ignore[attr-defined]
+        if len(cls._value2member_map_) < len(cls._member_names_) + _EXTRA_MEMBERS_KEPT:
+            return cls._value2member_map_.setdefault(value, member)  # type: ignore[return-value]
+        return member
+
+    @property
+    def documented(self) -> bool:
+        """True for a member named in this release, False for a value kept as sent."""
+        return type(self).__members__.get(self._name_) is self
+
+    def __repr__(self) -> str:
+        if self.documented:
+            return super().__repr__()
+        return f"<{type(self).__name__} {self._value_!r} (not documented)>"
+
+
+class OrderStatus(OpenStrEnum):
     """Documented values of ``Order.order_status``."""
 
     SUCCEED = "succeed"
@@ -61,7 +104,7 @@ class OrderStatus(enum.StrEnum):
     UNCONFIRMED = "unconfirmed"
 
 
-class OrderType(enum.StrEnum):
+class OrderType(OpenStrEnum):
     """Documented values of ``Order.order_type`` (the API also sends ``""``)."""
 
     ONLINE = "online"
@@ -69,14 +112,14 @@ class OrderType(enum.StrEnum):
     SPECIAL_OFFER = "special_offer"
 
 
-class CurrencyCode(enum.StrEnum):
+class CurrencyCode(OpenStrEnum):
     """Documented values of ``Order.currency_code``."""
 
     USD = "USD"
     RMB = "RMB"
 
 
-class ActivationStatus(enum.StrEnum):
+class ActivationStatus(OpenStrEnum):
     """Documented values of ``Product.activation_status``."""
 
     UNKNOWN = "unknown"
@@ -84,7 +127,7 @@ class ActivationStatus(enum.StrEnum):
     ACTIVATED = "activated"
 
 
-class PlanStatus(enum.StrEnum):
+class PlanStatus(OpenStrEnum):
     """Documented values of ``Product.plan_status``."""
 
     TRIALING = "trialing"
@@ -99,12 +142,12 @@ class PlanStatus(enum.StrEnum):
 class Order:
     """One Yeastar order (``Order_Info`` of Query Order List). Its key is ``id``."""
 
-    id: str | None = None
+    id: str
     order_no: str | None = None
-    order_status: OrderStatus | str | None = None
-    order_type: OrderType | str | None = None
+    order_status: OrderStatus | None = None
+    order_type: OrderType | None = None
     create_time: datetime | None = None
-    currency_code: CurrencyCode | str | None = None
+    currency_code: CurrencyCode | None = None
     total_amount: Decimal | None = None
     custom_reference_no: str | None = None
     invoice_no: str | None = None
@@ -145,9 +188,9 @@ class Product:
     epoch milliseconds; they become UTC datetimes like the other times.
     """
 
-    product_no: str | None = None
+    product_no: str
     activation_code: str | None = None
-    activation_status: ActivationStatus | str | None = None
+    activation_status: ActivationStatus | None = None
     comment: str | None = None
     create_time: datetime | None = None
     current_plan: str | None = None
@@ -164,7 +207,7 @@ class Product:
     plan_id: str | None = None
     plan_name: str | None = None
     plan_service_period: int | None = None
-    plan_status: PlanStatus | str | None = None
+    plan_status: PlanStatus | None = None
     product_admin_email: str | None = None
     quantity: str | None = None
     referrer: str | None = None
@@ -180,7 +223,7 @@ class SubscriptionProduct:
     ``product_id`` is what :meth:`YeastarPartnerClient.iter_products` takes.
     """
 
-    product_id: int | None = None
+    product_id: int
     name: str | None = None
 
 
@@ -193,7 +236,7 @@ class PackageOrder:
     ...) are strings, as sent; their meanings are not documented.
     """
 
-    order_code: str | None = None
+    order_code: str
     device_id: str | None = None
     order_status: str | None = None
     buy_type: str | None = None
