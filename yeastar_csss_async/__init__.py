@@ -20,6 +20,7 @@ from ._errors import (
     TransportError,
     YeastarCSSSError,
 )
+from ._jsonable import JSONSafe, to_jsonable
 from ._paging import PageIterator
 from ._retry import RetryPolicy
 from ._transport import TransportStats
@@ -48,6 +49,7 @@ __all__ = [
     "CSSSClient",
     "CurrencyCode",
     "EndUserInfo",
+    "JSONSafe",
     "JSONValue",
     "Order",
     "OrderStatus",
@@ -69,4 +71,5 @@ __all__ = [
     "__version__",
     "csss_sign_content",
     "sign_csss_body",
+    "to_jsonable",
 ]

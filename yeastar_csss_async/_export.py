@@ -15,37 +15,15 @@ import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
-from decimal import Decimal
-from enum import Enum
 from types import TracebackType
 from typing import IO, Any
 
 import attrs
-import cattrs
 
+from ._jsonable import to_jsonable
 from ._output import CLEAR_LINE, Output
 
 __all__ = ["BackgroundWriter", "Progress", "RecordFormatter", "drain", "record_fields"]
-
-_converter = cattrs.Converter()
-_converter.register_unstructure_hook(datetime, lambda value: value.isoformat())
-_converter.register_unstructure_hook(Decimal, str)
-_converter.register_unstructure_hook_func(
-    lambda tp: isinstance(tp, type) and issubclass(tp, Enum), lambda value: value.value
-)
-
-
-def _plain(value: object) -> object:
-    """JSON-ready form of a model value: money as a decimal string, times in ISO 8601."""
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return _converter.unstructure(value)
-
 
 def record_fields(model: type[Any]) -> list[str]:
     """The column names of a model: its attribute names, in declaration order."""
@@ -69,12 +47,14 @@ class RecordFormatter:
         """The text of ``records``, one line (JSONL) or row (CSV) each, newline-terminated."""
         names = self._names
         if not self._csv:
-            return "".join(
-                json.dumps(dict(zip(names, [_plain(getattr(record, name)) for name in names],
-                                    strict=True)), ensure_ascii=False, separators=(",", ":"))
-                + "\n" for record in records)
-        return self._rows([[_cell(_plain(getattr(record, name))) for name in names]
-                           for record in records])
+            return "".join(json.dumps(to_jsonable(record), ensure_ascii=False,
+                                      separators=(",", ":")) + "\n" for record in records)
+        rows = []
+        for record in records:
+            fields = to_jsonable(record)
+            assert isinstance(fields, dict)
+            rows.append([_cell(fields[name]) for name in names])
+        return self._rows(rows)
 
     def _rows(self, rows: list[list[str]]) -> str:
         buffer = self._buffer
