@@ -10,7 +10,7 @@ import random
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
@@ -18,7 +18,8 @@ import attrs
 import msgspec
 from aiohttp import web
 
-from ._data import Record, SandboxData
+from ._data import SandboxData
+from ._lists import ProductLines, Record, SandboxList
 from ._signing import decode_body, signature
 
 SANDBOX_CLIENT_ID = "sandbox-client-id"
@@ -59,7 +60,8 @@ class SandboxConfig:
     understate_total_pages: bool = False
     """Send ``totalPage: 1`` like seed 000 (``total`` stays right)."""
     generated: bool = False
-    """Compute records from their index on demand, for totals in the millions (read-only)."""
+    """Compute records from their index on demand, for totals in the millions (changes to
+    the lists are kept apart, so changing one record does not materialize the others)."""
 
 
 @attrs.define
@@ -201,6 +203,22 @@ class Sandbox:
             self._handlers.difference_update(pending)
         await runner.cleanup()
 
+    @property
+    def orders(self) -> SandboxList:
+        """The orders served, newest first; change them between requests (``add``,
+        ``change``, ``remove``)."""
+        return self.data.orders
+
+    @property
+    def products(self) -> ProductLines:
+        """The products served, by product line id: ``sandbox.products[13]``."""
+        return self.data.products
+
+    @property
+    def package_orders(self) -> SandboxList:
+        """The CSSS package orders served, oldest first."""
+        return self.data.package_orders
+
     def expire_tokens(self) -> None:
         """Make every access token issued so far invalid at once."""
         self._tokens.clear()
@@ -308,10 +326,13 @@ class Sandbox:
         self.stats.grants[grant] += 1
         return self._issue()
 
-    async def _page(self, name: str, records: Sequence[Record], page_no: int,
+    async def _page(self, name: str, records: SandboxList | list[Record], page_no: int,
                     page_size: int) -> dict[str, Any]:
         start = (page_no - 1) * page_size
-        items = list(records[start:start + page_size])
+        if isinstance(records, SandboxList):
+            items = records._span(start, start + page_size)
+        else:
+            items = records[start:start + page_size]
         total = len(records)
         if self.after_page is not None:
             outcome = self.after_page(name, page_no)
@@ -321,7 +342,7 @@ class Sandbox:
                 "pages": math.ceil(total / page_size) if total else 0}
 
     async def _yeastar_page(self, request: web.Request, name: str,
-                            records: Sequence[Record]) -> web.Response:
+                            records: SandboxList | list[Record]) -> web.Response:
         page_no = _int_param(request.query.get("pageNo"), 1)
         page_size = _int_param(request.query.get("pageSize"), 25)
         if page_no is None or page_size is None or page_size > MAX_PAGE_SIZE:
@@ -370,12 +391,13 @@ class Sandbox:
                 or not isinstance(page_size, int) or isinstance(page_size, bool) \
                 or page_size < 1:
             return _csss_error("1004", "page_no and page_size must be integers >= 1")
-        records: Sequence[Record] = self.data.package_orders
+        records: SandboxList | list[Record] = self.data.package_orders
         filters = {"device_id": "device_id", "order_id": "orderCode",
                    "order_status": "orderStatus", "order_type": "buyType"}
         wanted = {key: body[param] for param, key in filters.items() if body.get(param)}
         if wanted:
-            records = [r for r in records if all(r.get(k) == v for k, v in wanted.items())]
+            records = [r for r in self.data.package_orders._span(0, len(records))
+                       if all(r.get(k) == v for k, v in wanted.items())]
         page = await self._page("package_orders", records, page_no, page_size)
         english = request.headers.get("Accept-Language", "").lower().startswith("en")
         data: dict[str, Any] = {

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Callable, Iterator, Sequence
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, overload
 
-Record = dict[str, Any]
+from ._lists import GeneratedList, ListKind, ProductLines, Record, SandboxList
+
+__all__ = ["PRODUCT_LINES", "GeneratedList", "Record", "SandboxData", "make_order",
+           "make_package_order", "make_product"]
 
 PRODUCT_LINES: dict[int, str] = {
     9: "Linkus Cloud Service",
@@ -149,84 +151,82 @@ def make_package_order(seed: int, index: int) -> Record:
     }
 
 
-class GeneratedList(Sequence[Record]):
-    """A read-only list whose item ``i`` is computed on demand (no memory per record)."""
+ORDER_FIELDS = ("createTime", "currencyCode", "customReferenceNo", "id", "invoiceNo", "orderNo",
+                "orderStatus", "orderType", "productModel", "productName", "productNo",
+                "totalAmount")
+PRODUCT_FIELDS = ("activationCode", "activationStatus", "comment", "createTime", "currentPlan",
+                  "currentPlanExpireDate", "customerEmail", "endUserInfo", "model", "nextPlan",
+                  "nextPlanExpireDate", "nextPlanStartDate", "partnerEmail", "planAutoRenewal",
+                  "planExpireDate", "planId", "planName", "planServicePeriod", "planStatus",
+                  "productAdminEmail", "productNo", "quantity", "referrer", "serviceList", "url",
+                  "yeastarId")
+PACKAGE_ORDER_FIELDS = ("buyType", "expireDate", "flow", "orderCode", "orderStatus",
+                        "orderDate", "orderPeriod", "packageCode", "packageName", "packageType",
+                        "usedFlow", "flowUseRate", "orderUsedFlow", "supplierCode",
+                        "refuelingPackageList", "hasTestFlow", "profileList", "isFlowPlus",
+                        "deviceId", "device_id", "activeDate", "main_iccid")
 
-    def __init__(self, size: int, make: Callable[[int], Record]) -> None:
-        self._size = size
-        self._make = make
 
-    def __len__(self) -> int:
-        return self._size
+def _index_in(pattern: str, key: str, offset: int = 0) -> int | None:
+    """The generator index spelled by group 1 of ``pattern`` in ``key``, less ``offset``."""
+    match = re.fullmatch(pattern, key) if len(key) <= 40 else None
+    return None if match is None else int(match[1]) - offset
 
-    @overload
-    def __getitem__(self, index: int) -> Record: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Record]: ...
-    def __getitem__(self, index: int | slice) -> Record | list[Record]:
-        if isinstance(index, slice):
-            return [self._make(i) for i in range(*index.indices(self._size))]
-        if not -self._size <= index < self._size:
-            raise IndexError(index)
-        return self._make(index % self._size)
 
-    def __iter__(self) -> Iterator[Record]:
-        return (self._make(i) for i in range(self._size))
+def order_kind(seed: int) -> ListKind:
+    """Orders: ``id`` is ``1000000 + index``; served newest first, like the portal's list."""
+    return ListKind(
+        name="orders", noun="order", key_field="id", fields=ORDER_FIELDS,
+        make=functools.partial(make_order, seed),
+        index_of=functools.partial(_index_in, r"([0-9]{7,})", offset=1_000_000),
+        newest_first=True)
+
+
+def product_kind(seed: int, line: int) -> ListKind:
+    """Products of one line: ``productNo`` ends in the index (5 digits or more)."""
+    return ListKind(
+        name=f"products of line {line}", noun="product", key_field="productNo",
+        fields=PRODUCT_FIELDS, make=functools.partial(make_product, seed, line),
+        index_of=functools.partial(_index_in, rf"{line:02d}58B[0-9]{{8}}([0-9]{{5,}})"),
+        newest_first=False)
+
+
+def package_order_kind(seed: int) -> ListKind:
+    """CSSS package orders: ``orderCode`` ends in the index (10 digits); oldest first."""
+    return ListKind(
+        name="package orders", noun="package order", key_field="orderCode",
+        fields=PACKAGE_ORDER_FIELDS, make=functools.partial(make_package_order, seed),
+        index_of=functools.partial(_index_in, r"L[0-9]{8}([0-9]{10,})"),
+        newest_first=False)
 
 
 class SandboxData:
-    """The records the sandbox serves. Orders are newest first, like the portal's list.
+    """The records the sandbox serves: one :class:`SandboxList` per list.
 
-    With ``generated=True`` the lists are computed from their index on demand (for totals in
-    the millions) and cannot be changed.
+    Orders are newest first, like the portal's list; products (by product line) and package
+    orders oldest first. With ``generated=True`` the records are computed from their index on
+    demand (for totals in the millions); either way the lists can be changed between requests
+    (``add``, ``change``, ``remove``), which keeps only the changes.
     """
 
     def __init__(self, *, seed: int, orders: int, products_per_line: int,
                  package_orders: int, generated: bool) -> None:
         self.seed = seed
         self.generated = generated
-        newest = orders - 1
-        self.orders: Sequence[Record]
-        self.package_orders: Sequence[Record]
-        self.products: dict[int, Sequence[Record]]
-        if generated:
-            self.orders = GeneratedList(orders, lambda i: make_order(seed, newest - i))
-            self.package_orders = GeneratedList(package_orders,
-                                                lambda i: make_package_order(seed, i))
-            self.products = {line: GeneratedList(products_per_line,
-                                                 functools.partial(make_product, seed, line))
-                             for line in PRODUCT_LINES}
-        else:
-            self.orders = [make_order(seed, newest - i) for i in range(orders)]
-            self.package_orders = [make_package_order(seed, i) for i in range(package_orders)]
-            self.products = {line: [make_product(seed, line, i) for i in range(products_per_line)]
-                             for line in PRODUCT_LINES}
-        self._next_order = orders
+        self.orders = SandboxList(order_kind(seed), orders, generated=generated)
+        self.package_orders = SandboxList(package_order_kind(seed), package_orders,
+                                          generated=generated)
+        self.products = ProductLines({
+            line: SandboxList(product_kind(seed, line), products_per_line, generated=generated)
+            for line in PRODUCT_LINES})
         self.subscription_products: list[Record] = [
             {"name": name, "productId": line} for line, name in PRODUCT_LINES.items()
         ]
 
-    def _orders_list(self) -> list[Record]:
-        if not isinstance(self.orders, list):
-            raise RuntimeError("generated sandbox data cannot be changed")
-        return self.orders
-
-    def new_order(self) -> Record:
-        """A fresh order, newer than all, not yet inserted."""
-        order = make_order(self.seed, self._next_order)
-        self._next_order += 1
-        return order
-
     def insert_orders_at_head(self, n: int) -> list[Record]:
         """Add ``n`` new orders at the head of the list (as new orders arrive)."""
-        orders = self._orders_list()
-        added = [self.new_order() for _ in range(n)]
-        orders[:0] = reversed(added)
-        return added
+        return self.orders.add(n) if n else []
 
     def remove_orders_at_head(self, n: int) -> list[Record]:
         """Remove the ``n`` newest orders."""
-        orders = self._orders_list()
-        removed = orders[:n]
-        del orders[:n]
-        return removed
+        return [self.orders.remove(order["id"]) for order in self.orders[:n]]
