@@ -292,6 +292,24 @@ async def test_iterators_check_their_arguments_at_once() -> None:
             yeastar.iter_orders(page_size=0)
         with pytest.raises(ValueError, match="product_id"):
             yeastar.iter_products(-3)
+        for method in (yeastar.iter_orders, yeastar.iter_order_pages,
+                       lambda **kw: yeastar.iter_product_pages(13, **kw)):
+            with pytest.raises(ValueError, match="start_page"):
+                method(start_page=0)
+            with pytest.raises(ValueError, match="limit"):
+                method(limit=0)
+
+
+async def test_views_and_page_streams_send_nothing_until_read(
+    mocked: aioresponses,
+) -> None:
+    async with client() as yeastar:
+        view = yeastar.with_options(timeout=1.5)
+        assert type(view) is YeastarPartnerClient
+        assert repr(view) == repr(yeastar)  # no secret, same client
+        async with view.iter_order_pages(limit=3, start_page=2):
+            pass
+    assert not mocked.requests
 
 
 @pytest.mark.parametrize(

@@ -187,6 +187,36 @@ def test_plan_gives_up_after_max_passes_and_says_so() -> None:
     assert plan.unstable
 
 
+
+def test_plan_from_a_start_page_reads_it_alone_then_the_rest_never_before() -> None:
+    plan = PagePlan(10, start_page=3)
+    assert plan.take() == 3
+    assert plan.take() is None
+    plan.record(3, total=60, reported_pages=6, count=10)
+    assert [plan.take() for _ in range(5)] == [4, 5, 6, 7, None]  # 7 proves the end
+    for page in (4, 5, 6, 7):
+        plan.record(page, total=60, reported_pages=6, count=10 if page < 7 else 0)
+    assert plan.finished
+    assert plan.pass_no == 1
+
+
+def test_plan_from_a_start_page_rereads_before_it_only_as_far_as_records_were_removed() -> None:
+    shrunk = PagePlan(10, start_page=3)
+    shrunk.take()
+    shrunk.record(3, total=60, reported_pages=6, count=10)
+    while (p := shrunk.take()) is not None:  # 15 removed at the head after page 3
+        shrunk.record(p, total=45, reported_pages=5, count=10 if p < 5 else 5)
+    # records of page 4 and on slid back by up to 15: onto page 2 (before the start page)
+    assert shrunk.pass_no == 2
+    assert shrunk.reread_from == 2
+    grown = PagePlan(10, start_page=3)
+    grown.take()
+    grown.record(3, total=60, reported_pages=6, count=10)
+    while (p := grown.take()) is not None:  # 15 added: records only moved forward
+        grown.record(p, total=75, reported_pages=8, count=10 if p < 8 else 5)
+    assert grown.pass_no == 2
+    assert grown.reread_from == 3
+
 # --- the iterator -------------------------------------------------------------------------
 
 async def test_seed_shaped_list_with_understated_total_page_yields_all_117() -> None:

@@ -30,8 +30,8 @@ from yeastar_csss_async._converters import _DETAILED, _FAST, structure_items
 from yeastar_csss_async._csss_protocol import _fast_page as csss_fast_page
 from yeastar_csss_async._csss_protocol import decode_csss_envelope, decode_package_order_page
 from yeastar_csss_async._wire import decode_json
+from yeastar_csss_async._yeastar_protocol import _decode_envelope, decode_page
 from yeastar_csss_async._yeastar_protocol import _fast_page as yeastar_fast_page
-from yeastar_csss_async._yeastar_protocol import decode_page, decode_yeastar_envelope
 from yeastar_csss_async.sandbox._app import _money_json as money_json
 from yeastar_csss_async.sandbox._signing import sign_content as sandbox_sign_content
 from yeastar_csss_async.sandbox._signing import signature as sandbox_signature
@@ -350,9 +350,13 @@ def test_the_fast_page_decoder_agrees_with_the_general_path(
             decode_csss_envelope(decode_json(body)), page_no=1, page_size=50))
     else:
         item = Order if which == "orders" else Product
-        fast = yeastar_fast_page(200, body, item, 1, 25)
-        general = _general_or_refused(lambda: decode_page(
-            decode_yeastar_envelope(200, body), item, page_no=1, page_size=25))
+        fast = yeastar_fast_page(200, body, item, 1, 25, None)
+
+        def general_path() -> object:
+            result, request_id = _decode_envelope(200, body, None)
+            return decode_page(result, item, page_no=1, page_size=25, request_id=request_id)
+
+        general = _general_or_refused(general_path)
     if fast is not None:
         assert fast == general
 

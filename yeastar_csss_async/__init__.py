@@ -15,13 +15,19 @@ from ._csss_protocol import csss_sign_content, sign_csss_body
 from ._errors import (
     APIError,
     AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
     ResponseFormatError,
+    TransportConnectionError,
     TransportError,
+    TransportTimeoutError,
     YeastarCSSSError,
 )
 from ._jsonable import JSONSafe, to_jsonable
-from ._paging import PageIterator
+from ._paging import PageIterator, PageStream
 from ._retry import RetryPolicy
 from ._transport import TransportStats
 from ._version import __version__
@@ -31,6 +37,7 @@ from .models import (
     CurrencyCode,
     EndUserInfo,
     JSONValue,
+    OpenStrEnum,
     Order,
     OrderStatus,
     OrderType,
@@ -46,17 +53,23 @@ __all__ = [
     "APIError",
     "ActivationStatus",
     "AuthenticationError",
+    "BadRequestError",
     "CSSSClient",
+    "ConfigurationError",
     "CurrencyCode",
     "EndUserInfo",
     "JSONSafe",
     "JSONValue",
+    "NotFoundError",
+    "OpenStrEnum",
     "Order",
     "OrderStatus",
     "OrderType",
     "PackageOrder",
     "Page",
     "PageIterator",
+    "PageStream",
+    "PermissionDeniedError",
     "PlanStatus",
     "Product",
     "RateLimitError",
@@ -64,8 +77,10 @@ __all__ = [
     "RetryPolicy",
     "ServiceInfo",
     "SubscriptionProduct",
+    "TransportConnectionError",
     "TransportError",
     "TransportStats",
+    "TransportTimeoutError",
     "YeastarCSSSError",
     "YeastarPartnerClient",
     "__version__",

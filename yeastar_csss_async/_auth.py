@@ -185,5 +185,5 @@ class TokenManager:
         if rejected is not None:  # outside the handler: nothing to chain
             raise AuthenticationError(
                 f"credentials rejected: {rejected.message}", status=rejected.status,
-                code=rejected.code, request_id=rejected.request_id)
+                code=rejected.code, request_id=rejected.request_id, body=rejected.body)
         return self._store(grant)

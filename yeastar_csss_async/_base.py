@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable
+import copy
+import os
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Self, TypedDict, TypeVar
 
 import aiohttp
 
-from ._errors import Redactor
+from ._errors import ConfigurationError, Redactor
 from ._paging import PageIterator
 from ._retry import RetryPolicy
 from ._transport import ErrorDescriber, Transport, TransportStats
@@ -16,6 +18,18 @@ from ._validation import require_header_text, require_positive_int
 from .models import Page
 
 T = TypeVar("T")
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options both clients take (for their ``from_env()``)."""
+
+    base_url: str
+    max_concurrency: int
+    retry: RetryPolicy | None
+    timeout: float
+    session: aiohttp.ClientSession | None
+    user_agent: str | None
+    max_response_bytes: int
 
 READ_AHEAD_FACTOR = 2
 """Page fetches in flight per iterator, per unit of ``max_concurrency`` (the ones over the
@@ -53,6 +67,7 @@ class BaseClient:
         if user_agent is not None:
             require_header_text("user_agent", user_agent)
         self._redactor = redactor
+        self._view_of: BaseClient | None = None
         self._transport = Transport(
             base_url, max_concurrency=max_concurrency, retry=retry or RetryPolicy(),
             timeout=timeout, session=session, user_agent=user_agent, redactor=redactor,
@@ -90,8 +105,31 @@ class BaseClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP session if the client created it (a borrowed one stays open)."""
-        await self._transport.aclose()
+        """Close the HTTP session if the client created it (a borrowed one stays open).
+
+        On a view from :meth:`with_options` this does nothing: the view shares the client's
+        session, which the client itself closes."""
+        if self._view_of is None:
+            await self._transport.aclose()
+
+    def with_options(self, *, timeout: float | None = None,
+                     retry: RetryPolicy | None = None) -> Self:
+        """A view of this client with another ``timeout`` (seconds per attempt) and/or
+        ``retry`` policy, for one call or a block::
+
+            page = await client.with_options(timeout=5).get_orders_page(1)
+            async with client.with_options(retry=RetryPolicy(max_attempts=1)) as strict:
+                ...
+
+        The view shares everything else with the client: the HTTP session, the
+        ``max_concurrency`` slots (requests of both count against one limit), the 429 pause,
+        the stats and, for Yeastar, the token. Leaving ``async with`` on a view closes
+        nothing; closing the client closes its views.
+        """
+        view = copy.copy(self)
+        view._transport = self._transport.with_options(timeout=timeout, retry=retry)
+        view._view_of = self if self._view_of is None else self._view_of
+        return view
 
     def _iterate(
         self,
@@ -103,8 +141,13 @@ class BaseClient:
         dedupe: bool,
         read_ahead: int | None,
         label: str,
+        start_page: int = 1,
+        limit: int | None = None,
     ) -> PageIterator[T]:
         require_positive_int("page_size", page_size)
+        require_positive_int("start_page", start_page)
+        if limit is not None:
+            require_positive_int("limit", limit)
         concurrency = self._transport.max_concurrency
         if read_ahead is None:
             read_ahead = default_read_ahead(concurrency, page_size)
@@ -112,8 +155,21 @@ class BaseClient:
         return PageIterator(
             fetch, key, page_size=page_size, ordered=bool(ordered), dedupe=bool(dedupe),
             max_ahead=READ_AHEAD_FACTOR * concurrency, read_ahead=read_ahead, label=label,
+            start_page=start_page, limit=limit,
         )
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(base_url={self.base_url!r}, "
                 f"max_concurrency={self.max_concurrency})")
+
+
+def credentials_from_env(environ: Mapping[str, str] | None, names: tuple[str, str],
+                         base_url_name: str) -> tuple[str, str, str | None]:
+    """The two credentials (stripped) and the optional base URL from the environment, or a
+    :class:`ConfigurationError` naming every variable that is missing or empty."""
+    env = os.environ if environ is None else environ
+    values = [env.get(name, "").strip() for name in names]
+    missing = [name for name, value in zip(names, values, strict=True) if not value]
+    if missing:
+        raise ConfigurationError(f"set {' and '.join(missing)} in the environment")
+    return values[0], values[1], env.get(base_url_name, "").strip() or None

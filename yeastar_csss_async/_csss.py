@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
+from typing import Self, Unpack
 
 import aiohttp
 
-from ._base import BaseClient
+from ._base import BaseClient, ClientOptions, credentials_from_env
 from ._csss_protocol import (
     CSSS_QUERY_ORDER_PATH,
     build_csss_body,
@@ -15,13 +16,19 @@ from ._csss_protocol import (
     describe_csss_error,
 )
 from ._errors import Redactor
-from ._paging import PageIterator
+from ._paging import PageIterator, PageStream
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, RawResponse, RequestSpec
 from ._validation import require_header_text, require_positive_int, require_text
 from .models import PackageOrder, Page
 
-__all__ = ["CSSSClient"]
+__all__ = ["CSSSClient", "CSSSOptions"]
+
+
+class CSSSOptions(ClientOptions, total=False):
+    """The keyword options of :class:`CSSSClient` (for :meth:`~CSSSClient.from_env`)."""
+
+    language: str
 
 
 class CSSSClient(BaseClient):
@@ -60,11 +67,24 @@ class CSSSClient(BaseClient):
             max_response_bytes=max_response_bytes,
         )
 
+    @classmethod
+    def from_env(cls, *, environ: Mapping[str, str] | None = None,
+                 **options: Unpack[CSSSOptions]) -> Self:
+        """A client from the environment variables the CLI reads: ``CSSS_ACCESS_CODE`` and
+        ``CSSS_SECRET`` (required), ``CSSS_BASE_URL`` (optional; a ``base_url`` option wins).
+        ``environ`` replaces ``os.environ``; ``options`` are the constructor's. A missing
+        variable is a :class:`ConfigurationError` naming it."""
+        access_code, secret, base_url = credentials_from_env(
+            environ, ("CSSS_ACCESS_CODE", "CSSS_SECRET"), "CSSS_BASE_URL")
+        if base_url is not None:
+            options.setdefault("base_url", base_url)
+        return cls(access_code, secret, **options)
+
     def __repr__(self) -> str:
         return (f"CSSSClient(access_code={self.access_code!r}, base_url={self.base_url!r}, "
                 f"max_concurrency={self.max_concurrency})")
 
-    async def _post(self, path: str, params: Mapping[str, object]) -> RawResponse:
+    async def _post(self, path: str, params: Mapping[str, object], *, what: str) -> RawResponse:
         """POST a signed body (signed by the transport's ``render`` hook at the last moment)."""
         headers = {"Content-Type": "application/json", "Accept-Language": self.language}
 
@@ -76,7 +96,7 @@ class CSSSClient(BaseClient):
         async def build() -> RequestSpec:
             return spec
 
-        return await self._transport.send(build, label=f"POST {path}")
+        return await self._transport.send(build, label=f"{what} (POST {path})")
 
     async def get_package_orders_page(
         self,
@@ -97,7 +117,7 @@ class CSSSClient(BaseClient):
         response = await self._post(CSSS_QUERY_ORDER_PATH, {
             "device_id": device_id, "order_id": order_id, "order_status": order_status,
             "order_type": order_type, "page_no": page_no, "page_size": page_size,
-        })
+        }, what=f"package orders page {page_no}")
         return decode_package_order_answer(response.status, response.body, page_no=page_no,
                                            page_size=page_size, redact=self._redactor)
 
@@ -112,10 +132,14 @@ class CSSSClient(BaseClient):
         order_status: str | None = None,
         order_type: str | None = None,
         read_ahead: int | None = None,
+        start_page: int = 1,
+        limit: int | None = None,
     ) -> PageIterator[PackageOrder]:
         """Every matching package order, streamed as pages arrive (pages fetched concurrently).
 
-        Each ``PackageOrder.order_code`` is yielded once with ``dedupe=True``.
+        Each ``PackageOrder.order_code`` is yielded once with ``dedupe=True``. ``read_ahead``,
+        ``start_page`` and ``limit`` work as in :meth:`YeastarPartnerClient.iter_orders`. The
+        API documents no list order; no code may rely on the one it sends.
         """
 
         async def fetch(page_no: int) -> Page[PackageOrder]:
@@ -125,7 +149,32 @@ class CSSSClient(BaseClient):
             )
 
         return self._iterate(fetch, _package_order_key, page_size=page_size, ordered=ordered,
-                             dedupe=dedupe, read_ahead=read_ahead, label="package orders")
+                             dedupe=dedupe, read_ahead=read_ahead, label="package orders",
+                             start_page=start_page, limit=limit)
+
+    def iter_package_order_pages(
+        self,
+        *,
+        page_size: int = 50,
+        ordered: bool = True,
+        dedupe: bool = True,
+        device_id: str | None = None,
+        order_id: str | None = None,
+        order_status: str | None = None,
+        order_type: str | None = None,
+        read_ahead: int | None = None,
+        start_page: int = 1,
+        limit: int | None = None,
+    ) -> PageStream[PackageOrder]:
+        """:meth:`iter_package_orders` a :class:`Page` at a time, to commit page by page
+        (``request_id`` is None: the CSSS API sends none)."""
+        return self.iter_package_orders(
+            page_size=page_size, ordered=ordered, dedupe=dedupe, device_id=device_id,
+            order_id=order_id, order_status=order_status, order_type=order_type,
+            read_ahead=read_ahead, start_page=start_page, limit=limit,
+        ).iter_pages()
+
+    iter_pages = iter_package_order_pages  # the one list of this API
 
 
-_package_order_key: Callable[[PackageOrder], str | None] = operator.attrgetter("order_code")
+_package_order_key: Callable[[PackageOrder], str] = operator.attrgetter("order_code")

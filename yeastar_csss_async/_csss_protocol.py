@@ -18,7 +18,14 @@ from typing import Any
 import msgspec
 
 from ._converters import structure_items
-from ._errors import QUOTE_LIMIT, APIError, AuthenticationError, Redactor, ResponseFormatError
+from ._errors import (
+    QUOTE_LIMIT,
+    APIError,
+    Redactor,
+    ResponseFormatError,
+    api_error_class,
+    kept_body,
+)
 from ._fast_structure import row_fn, row_type
 from ._wire import body_snippet, decode_json, error_field, page_from_counts, whole_number
 from .models import PackageOrder, Page
@@ -116,13 +123,15 @@ def describe_csss_error(status: int, body: bytes, redact: Redactor | None = None
     document: object = None
     with contextlib.suppress(ValueError, RecursionError):  # not JSON: quote a snippet
         document = json.loads(body)
-    cls = AuthenticationError if status == 401 else APIError
+    cls = api_error_class(status)
+    kept = kept_body(body, redact)
     if isinstance(document, Mapping) and ("code" in document or "message" in document):
         message = error_field(document.get("message") or None, redact, 4 * QUOTE_LIMIT)
         return cls(message or f"HTTP {status}", status=status,
-                   code=error_field(document.get("code"), redact))
+                   code=error_field(document.get("code"), redact), body=kept)
     snippet = body_snippet(body, redact)
-    return cls(f"HTTP {status}" + (f": {snippet}" if snippet else ""), status=status)
+    return cls(f"HTTP {status}" + (f": {snippet}" if snippet else ""), status=status,
+               body=kept)
 
 
 def decode_package_order_page(
@@ -178,8 +187,12 @@ def decode_package_order_answer(
         return page
     if not 200 <= status < 300:
         raise describe_csss_error(status, body, redact)
-    data = decode_csss_envelope(decode_json(body, status=status, redact=redact),
-                                status=status, redact=redact)
+    try:
+        data = decode_csss_envelope(decode_json(body, status=status, redact=redact),
+                                    status=status, redact=redact)
+    except APIError as error:  # a business error (HTTP 200): keep the body, as for the others
+        error.body = kept_body(body, redact)
+        raise
     return decode_package_order_page(data, page_no=page_no, page_size=page_size,
                                      redact=redact)
 

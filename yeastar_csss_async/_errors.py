@@ -4,9 +4,15 @@ Catch :class:`YeastarCSSSError` for everything, or a subclass to be narrow::
 
     YeastarCSSSError
     ├── APIError                 the server answered with an error
+    │   ├── BadRequestError      HTTP 400: the request was refused as malformed
     │   ├── AuthenticationError  credentials or token rejected (after one re-authentication)
+    │   ├── PermissionDeniedError  HTTP 403 / ``permission_denied``: not allowed to this account
+    │   ├── NotFoundError        HTTP 404
     │   └── RateLimitError       HTTP 429 outlasted the retries, or Retry-After was too long
     ├── TransportError           network failure or timeout when the retries ran out
+    │   ├── TransportTimeoutError     the last attempt timed out (also a ``TimeoutError``)
+    │   └── TransportConnectionError  the last attempt could not connect or lost the
+    │                                 connection (also a ``ConnectionError``)
     └── ResponseFormatError      the body was not the documented JSON shape
 
 No exception text, attribute or chained cause ever contains a client secret, CSSS secret or
@@ -26,13 +32,22 @@ from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
 __all__ = [
+    "BODY_KEPT",
     "APIError",
     "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "NotFoundError",
+    "PermissionDeniedError",
     "RateLimitError",
     "Redactor",
     "ResponseFormatError",
+    "TransportConnectionError",
     "TransportError",
+    "TransportTimeoutError",
     "YeastarCSSSError",
+    "api_error_class",
+    "kept_body",
     "quote_value",
     "shorten",
 ]
@@ -40,6 +55,8 @@ __all__ = [
 _MASK = "***"
 QUOTE_LIMIT = 80
 """Characters of a bad value (or of a body) quoted in an error message, at most."""
+BODY_KEPT = 8192
+"""Characters of an error answer's body kept on :attr:`APIError.body`, at most."""
 
 
 def _encodings(secret: str) -> set[str]:
@@ -159,8 +176,13 @@ class APIError(YeastarCSSSError):
             CSSS ``code`` such as ``"1003"``), or ``None`` when the body carried none.
         message: the server's explanation (Yeastar ``detailMessage``, CSSS ``message``).
         request_id: the Yeastar ``requestId`` when the server sent one.
+        body: the answer's body as text (undecodable bytes replaced), secrets masked, its
+            first ``BODY_KEPT`` (8,192) characters; ``None`` when there was no answer body.
 
-    Every text attribute is redacted and cut to a bounded length.
+    Every text attribute is redacted and cut to a bounded length. Subclasses name the common
+    statuses: :class:`BadRequestError` (400), :class:`AuthenticationError` (401),
+    :class:`PermissionDeniedError` (403), :class:`NotFoundError` (404) and
+    :class:`RateLimitError` (429).
     """
 
     def __init__(
@@ -170,11 +192,13 @@ class APIError(YeastarCSSSError):
         status: int | None = None,
         code: str | None = None,
         request_id: str | None = None,
+        body: str | None = None,
     ) -> None:
         self.message = message
         self.status = status
         self.code = code
         self.request_id = request_id
+        self.body = body
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -189,8 +213,21 @@ class APIError(YeastarCSSSError):
         return f"{self.message} ({head})" if head else self.message
 
 
+class BadRequestError(APIError):
+    """HTTP 400: the server refused the request as malformed (a parameter out of range)."""
+
+
 class AuthenticationError(APIError):
     """Credentials or token rejected, after one re-authentication."""
+
+
+class PermissionDeniedError(APIError):
+    """HTTP 403 (or the Yeastar code ``permission_denied``): the credentials are valid but may
+    not do this (a product line the account does not own, an API not enabled)."""
+
+
+class NotFoundError(APIError):
+    """HTTP 404: no such resource (a wrong ``base_url`` or path, mostly)."""
 
 
 class RateLimitError(APIError):
@@ -209,17 +246,107 @@ class RateLimitError(APIError):
         code: str | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
+        body: str | None = None,
     ) -> None:
         self.retry_after = retry_after
-        super().__init__(message, status=status, code=code, request_id=request_id)
+        super().__init__(message, status=status, code=code, request_id=request_id, body=body)
 
 
 class TransportError(YeastarCSSSError):
     """A network failure or timeout that outlasted the retries.
 
     The message names the low-level error (its type and redacted text); the aiohttp exception
-    itself is not chained, because it carries the request's headers.
+    itself is not chained, because it carries the request's headers. What the last attempt ran
+    into decides the subclass: :class:`TransportTimeoutError` or
+    :class:`TransportConnectionError`.
     """
+
+
+class TransportTimeoutError(TransportError, TimeoutError):
+    """The last attempt timed out (``timeout`` seconds after it got its slot). Also a
+    ``TimeoutError``, so ``except TimeoutError`` catches it."""
+
+
+class TransportConnectionError(TransportError, ConnectionError):
+    """The last attempt could not connect, or the connection broke or answered garbage. Also
+    a ``ConnectionError``."""
+
+
+class ConfigurationError(YeastarCSSSError, ValueError):
+    """The client cannot be built as asked: a credential missing from the environment
+    (``from_env()``), say. Also a ``ValueError``."""
+
+
+_STATUS_ERRORS: dict[int, type[APIError]] = {
+    400: BadRequestError, 401: AuthenticationError, 403: PermissionDeniedError,
+    404: NotFoundError, 429: RateLimitError,
+}
+
+
+def api_error_class(status: int | None, code: str | None = None) -> type[APIError]:
+    """The :class:`APIError` subclass for an error answer's HTTP status (or, for an envelope
+    that reports none, the Yeastar code ``permission_denied``)."""
+    cls = _STATUS_ERRORS.get(status) if status is not None else None
+    if cls is None and code == "permission_denied":
+        return PermissionDeniedError
+    return cls or APIError
+
+
+def kept_body(body: bytes, redact: Redactor | None) -> str:
+    """What :attr:`APIError.body` keeps of an answer: text, masked, then cut.
+
+    A JSON body is decoded and every string in it (keys too) masked before it is written back
+    (compact, non-ASCII as is), so a secret escaped inside a string inside a string is found
+    like one sent plainly. Other bodies are masked as text over their first
+    ``8 * BODY_KEPT`` bytes: the kept characters are at most ``4 * BODY_KEPT`` bytes, so only
+    a secret longer than that could straddle the cut."""
+    text: str | None = None
+    if redact is not None and len(body) <= _JSON_BODY_MASKED:
+        try:
+            text = json.dumps(_mask_strings(json.loads(body), redact), ensure_ascii=False,
+                              separators=(",", ":"))
+        except (ValueError, RecursionError):  # not JSON, or nested too deep: mask as text
+            text = None
+    if text is None:
+        text = body[: 8 * BODY_KEPT].decode("utf-8", "replace")
+    if redact is not None:
+        text = redact(text)
+    return text[:BODY_KEPT]
+
+
+_JSON_BODY_MASKED = 1 << 20
+"""Error bodies up to this size are decoded to be masked string by string."""
+
+
+_NESTED_JSON_DEPTH = 4
+"""Levels of JSON inside JSON strings that :func:`kept_body` decodes to mask."""
+
+
+def _mask_strings(value: object, redact: Redactor, depth: int = 0) -> object:
+    if isinstance(value, str):
+        return _mask_text(value, redact, depth)
+    if isinstance(value, list):
+        return [_mask_strings(item, redact, depth) for item in value]
+    if isinstance(value, dict):
+        return {redact(key): _mask_strings(item, redact, depth)
+                for key, item in value.items()}
+    return value
+
+
+def _mask_text(text: str, redact: Redactor, depth: int) -> str:
+    """A string masked; when it is itself JSON (a body quoted in a body), its strings are
+    masked too, so a secret escaped twice is found as well."""
+    masked = redact(text)
+    if depth >= _NESTED_JSON_DEPTH or masked.lstrip()[:1] not in ("{", "[", '"'):
+        return masked
+    try:
+        inner = json.loads(masked)
+    except (ValueError, RecursionError):
+        return masked
+    inner_masked = _mask_strings(inner, redact, depth + 1)
+    if inner_masked == inner:
+        return masked  # nothing more to hide: keep the text as it was sent
+    return json.dumps(inner_masked, ensure_ascii=False, separators=(",", ":"))
 
 
 class ResponseFormatError(YeastarCSSSError):

@@ -78,7 +78,7 @@ _DICT_EXPRESSIONS: dict[str, str] = {
                 "else _epoch_ms(v)",
     "csss_date": "_csss_date(v)",
     "json_list": "v if v.__class__ is _list else _json_list(v)",
-    "enum": "w if (w := {members}(v)) is not None else {hook}(v)",
+    "enum": "w if v.__class__ is _str and (w := {members}(v)) is not None else {hook}(v)",
     "model": "None if v is None else {sub}(v)",
     "model_list": "[{sub}(x) for x in v] if v.__class__ is _list else "
                   "[] if v is None else _not_a_list(v)",
@@ -95,6 +95,7 @@ _ROW_EXPRESSIONS: dict[str, str] = {
     "epoch_ms": "_fromts(v / 1000, _UTC) if v is not None and _LO <= v <= _HI "
                 "else _epoch_ms(v)",
     "json_list": "[] if v is None else v",
+    "enum": "w if (w := {members}(v)) is not None else {hook}(v)",
     "model_list": "[] if v is None else [{sub}(x) for x in v]",
 }
 """Per kind, the value of a field read from a row: msgspec has checked its type already

@@ -1,8 +1,8 @@
 """Which pages to read: ``PagePlan``, pure bookkeeping tested without I/O.
 
-It reads page 1, then plans ``max(totalPage, ceil(total / pageSize))`` pages, grows the plan
-when a later page reports a larger total or a page at the end comes back full, and ends a pass
-at the first empty page.
+It reads page 1 (or ``start_page``), then plans ``max(totalPage, ceil(total / pageSize))``
+pages, grows the plan when a later page reports a larger total or a page at the end comes back
+full, and ends a pass at the first empty page.
 
 Records shift between pages while a list changes under the reader: an insertion at the head
 pushes records onto pages not read yet (seen twice: dedupe drops the copy), a removal pulls
@@ -26,16 +26,18 @@ DEFAULT_MAX_PASSES = 5
 class PagePlan:
     """Which page to read next; fed with what each page reported. No I/O."""
 
-    def __init__(self, page_size: int, *, max_passes: int = DEFAULT_MAX_PASSES) -> None:
+    def __init__(self, page_size: int, *, max_passes: int = DEFAULT_MAX_PASSES,
+                 start_page: int = 1) -> None:
         self.page_size = page_size
         self.max_passes = max_passes
+        self.start_page = start_page  # earlier pages: read only in a re-read (see _start_pass)
         self.pass_no = 1
         self.finished = False
         self.unstable = False  # gave up re-reading after max_passes while totals kept moving
-        self._lo = 1
+        self._lo = start_page
         self._end: int | None = None  # last page of this pass, known once page `lo` answered
         self._stop: int | None = None  # last page before the first empty page of this pass
-        self._next = 1
+        self._next = start_page
         self._outstanding = 0
         self._totals: dict[int, int] = {}  # page -> total it reported, this pass
         self._min_total: int | None = None
@@ -50,7 +52,8 @@ class PagePlan:
 
     @property
     def reread_from(self) -> int:
-        """First page of the current pass (1 on the first pass)."""
+        """First page of the current pass (``start_page`` on the first pass; a re-read after
+        records moved back across ``start_page`` starts before it)."""
         return self._lo
 
     def _limit(self) -> int | None:
@@ -144,7 +147,8 @@ class PagePlan:
             first = totals[0]
             pages = sorted(self._totals)
             k = 0
-            while k < len(pages) and self._totals[pages[k]] == first and pages[k] == k + 1:
+            while k < len(pages) and self._totals[pages[k]] == first \
+                    and pages[k] == self.start_page + k:
                 k += 1
             self._prefix_pages, self._prefix_total = k, first
         else:
@@ -163,7 +167,16 @@ class PagePlan:
     def _start_pass(self, spread: int) -> None:
         size = self.page_size
         self._spread_used = spread
-        self._lo = max(1, (self._prefix_pages * size - spread) // size + 1)
+        before = (self.start_page - 1 + self._prefix_pages) * size  # records read in order
+        lo = (before - spread) // size + 1
+        if lo < self.start_page:
+            # Records move back across ``start_page`` only when some were removed before
+            # them: re-read before it only as far as the totals dropped (records that were
+            # before it may then come too), else a list that grew would bring earlier pages.
+            assert self._min_total is not None
+            drop = max(0, self._prefix_total - self._min_total)
+            lo = min(self.start_page, max(lo, (before - drop) // size + 1))
+        self._lo = max(1, lo)
         assert self._max_total is not None
         self._end = max(self._lo, self._planned_end(self._max_total, None))
         self._stop = None

@@ -1,35 +1,31 @@
-"""Reading a paged list concurrently: ``PageIterator`` and the fetcher that owns its tasks.
+"""Reading a paged list concurrently: ``PageIterator`` (records) and ``PageStream`` (pages).
 
-Which pages to read is decided by :class:`~._page_plan.PagePlan` (pure, no I/O). The
-iterator owns one task per page in flight (no task group, so nothing is ever yielded from
-inside one, PEP 789), hands pages to the consumer in page order (``ordered=True``) or as they
-land, keeps at most ``max_ahead`` fetches in flight and at most ``read_ahead`` records fetched
-ahead of the consumer (pages in flight count as full), surfaces the first error
-at the consumer's next step and cancels every other fetch, and cancels everything as soon as
-the consumer leaves (``break``, exception, cancellation, ``aclose()``).
+Which pages to read is decided by :class:`~._page_plan.PagePlan` (pure, no I/O); the fetch
+tasks are owned by :class:`~._fetcher.PageFetcher` (one task per page in flight, no task
+group, so nothing is ever yielded from inside one, PEP 789). The iterator hands records out in
+page order (``ordered=True``) or as pages land, drops the ones already yielded (``dedupe``),
+stops at ``limit``, surfaces the first error at the consumer's next step, and cancels every
+fetch as soon as the consumer leaves (``break`` in a block, exception, cancellation,
+``aclose()``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from types import TracebackType
 from typing import Generic, TypeVar
 
-from ._errors import APIError
+import attrs
+
+from ._fetcher import PageFetcher
 from ._keyset import SeenKeys
 from ._page_plan import DEFAULT_MAX_PASSES, PagePlan
-from ._transport import logger
 from .models import Page
 
-__all__ = ["PageIterator"]
+__all__ = ["PageIterator", "PageStream"]
 
 T = TypeVar("T")
-
-NO_SUCH_PAGE_STATUSES = frozenset({400, 404, 422})
-"""Answers that say "no such page": for a page past every reported end, they end the list."""
 
 
 class PageIterator(AsyncIterator[T], Generic[T]):
@@ -44,6 +40,10 @@ class PageIterator(AsyncIterator[T], Generic[T]):
     One iterator is read by one task: a second ``__anext__`` while one waits raises
     RuntimeError. ``aclose()`` from another task releases a consumer waiting in ``__anext__``
     at once (it then ends as if the list were done).
+
+    ``limit`` stops after that many records (after de-duplication): the fetches still in
+    flight are cancelled as soon as the page that completes it arrives, and no page past what
+    it needs is read ahead. :meth:`iter_pages` reads the same list a page at a time instead.
     """
 
     def __init__(
@@ -58,18 +58,22 @@ class PageIterator(AsyncIterator[T], Generic[T]):
         label: str,
         max_passes: int = DEFAULT_MAX_PASSES,
         read_ahead: int | None = None,
+        start_page: int = 1,
+        limit: int | None = None,
     ) -> None:
+        plan = PagePlan(page_size, max_passes=max_passes, start_page=start_page)
         # The fetch tasks reference only the fetcher, never this object, so dropping the
         # iterator (``break``) really drops it, and __del__ cancels the fetches at once.
-        self._fetcher = _Fetcher(fetch, PagePlan(page_size, max_passes=max_passes),
-                                 ordered=ordered, max_ahead=max_ahead, label=label, key=key,
-                                 read_ahead=read_ahead)
+        self._fetcher = PageFetcher(fetch, plan, ordered=ordered, max_ahead=max_ahead,
+                                    label=label, key=key, read_ahead=read_ahead, wanted=limit)
         self._key = key
         self._dedupe = dedupe
         self._items: Sequence[T] = ()
         self._pos = 0
         self._seen = SeenKeys()
         self._waiting = False  # a consumer is suspended in __anext__
+        self._remaining = limit  # records still to hand out, None for no limit
+        self._mode: str | None = None  # "records" or "pages", fixed by the first read
 
     @property
     def pages_read(self) -> int:
@@ -108,14 +112,22 @@ class PageIterator(AsyncIterator[T], Generic[T]):
             item = self._items[self._pos]
             self._pos += 1
             return item
-        if self._waiting:
-            raise RuntimeError("anext(): this PageIterator is already being read by another "
-                               "task; one iterator has one consumer")
+        self._claim("records")
         self._waiting = True
         try:
             return await self._next_from_pages()
         finally:
             self._waiting = False
+
+    def _claim(self, mode: str) -> None:
+        if self._waiting:
+            raise RuntimeError("anext(): this PageIterator is already being read by another "
+                               "task; one iterator has one consumer")
+        if self._mode != mode:
+            if self._mode is not None:
+                raise RuntimeError(f"this PageIterator is already read as {self._mode}; "
+                                   f"make another one to read it as {mode}")
+            self._mode = mode
 
     async def _next_from_pages(self) -> T:
         fetcher = self._fetcher
@@ -127,12 +139,44 @@ class PageIterator(AsyncIterator[T], Generic[T]):
                 item = self._items[self._pos]
                 self._pos += 1
                 return item
-            page = await fetcher.next_page()
-            if page is None:
+            taken = await self._next_page()
+            if taken is None:
                 self._items = ()
                 raise StopAsyncIteration
-            self._items = self._unseen(page.items) if self._dedupe else page.items
+            self._items = taken[1]
             self._pos = 0
+
+    async def _next_page(self) -> tuple[Page[T], Sequence[T]] | None:
+        """The next page and the records of it to hand out: only new ones (``dedupe``), no
+        more than the limit allows. None when the list is done; once the limit is reached,
+        every fetch is stopped and waited for."""
+        if self._remaining == 0:
+            await self.aclose()
+            return None
+        fetcher = self._fetcher
+        page = await fetcher.next_page()
+        if page is None:
+            return None
+        items = self._unseen(page.items) if self._dedupe else page.items
+        remaining = self._remaining
+        if remaining is not None:
+            if len(items) >= remaining:
+                items = items[:remaining]
+                fetcher.shutdown()  # nothing past this page is wanted: stop now
+            remaining -= len(items)
+            self._remaining = fetcher.wanted = remaining
+        fetcher.refill()
+        return page, items
+
+    def iter_pages(self) -> PageStream[T]:
+        """The same list, a :class:`~yeastar_csss_async.Page` at a time (with ``page_no``,
+        ``total`` and ``request_id``), to commit page by page. Each page holds only records
+        not yielded before (with ``dedupe``), so a page may be empty; the order, read-ahead
+        and ``limit`` are this iterator's. Read it instead of this iterator, not beside it."""
+        if self._mode is not None:
+            raise RuntimeError(f"this PageIterator is already read as {self._mode}")
+        self._mode = "pages"
+        return PageStream(self)
 
     async def aclose(self) -> None:
         """Stop: cancel every fetch still in flight and wait until they are gone."""
@@ -151,196 +195,54 @@ class PageIterator(AsyncIterator[T], Generic[T]):
         return self._seen.keep_new(items, list(map(self._key, items)))
 
 
-class _Fetcher(Generic[T]):
-    """Owns the page fetch tasks of one iteration and the pages they brought."""
+class PageStream(AsyncIterator[Page[T]], Generic[T]):
+    """The pages of a list (see :meth:`PageIterator.iter_pages`): ``async for page in ...``.
 
-    def __init__(self, fetch: Callable[[int], Awaitable[Page[T]]], plan: PagePlan, *,
-                 ordered: bool, max_ahead: int, label: str,
-                 key: Callable[[T], Hashable | None], read_ahead: int | None) -> None:
-        self.fetch = fetch
-        self.key = key
-        self.plan = plan
-        self.ordered = ordered
-        self.max_ahead = max(1, max_ahead)
-        self.read_ahead = self.max_ahead * plan.page_size if read_ahead is None else read_ahead
-        self.buffered = 0  # records in pages that landed and wait for the consumer
-        self.label = label
-        self.tasks: dict[asyncio.Future[tuple[int, Page[T]]], int] = {}  # fetch -> slot
-        self.ready_by_slot: dict[int, Page[T]] = {}
-        self.ready: deque[Page[T]] = deque()
-        self.launched = 0
-        self.next_slot = 0
-        self.error: BaseException | None = None
-        self.waiter: asyncio.Future[None] | None = None
-        self.started = False
-        self.closed = False
-        self.pages_read = 0
-        self.total: int | None = None
+    Stopping early, cancellation, errors and the one-consumer rule work as for
+    :class:`PageIterator`: use ``async with`` (or ``contextlib.aclosing``) to stop early.
+    """
 
-    async def next_page(self) -> Page[T] | None:
-        """The next page for the consumer, or None when the list is done (or closed)."""
-        while True:
-            if self.error is not None:
-                await self.fail()
-            page = self._take_ready()
-            if page is not None:
-                self._fill()
-                return page
-            if self.closed:
-                return None
-            if not self.started:
-                self.started = True
-                self._fill()
-                continue
-            if not self.tasks:
-                self._fill()
-                if not self.tasks:
-                    self._finish()
-                    return None
-            await self._wait()
+    def __init__(self, records: PageIterator[T]) -> None:
+        self._records = records
+
+    @property
+    def pages_read(self) -> int:
+        """Pages answered so far (re-read pages included)."""
+        return self._records.pages_read
+
+    @property
+    def total(self) -> int | None:
+        """The total the latest page reported, None before the first page."""
+        return self._records.total
+
+    def __repr__(self) -> str:
+        return f"PageStream({self._records!r})"
+
+    def __aiter__(self) -> PageStream[T]:
+        return self
+
+    async def __aenter__(self) -> PageStream[T]:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def __anext__(self) -> Page[T]:
+        records = self._records
+        records._claim("pages")
+        records._waiting = True
+        try:
+            taken = await records._next_page()  # raises the first error of any fetch
+        finally:
+            records._waiting = False
+        if taken is None:
+            raise StopAsyncIteration
+        page, items = taken
+        return page if items is page.items else attrs.evolve(page, items=items)
 
     async def aclose(self) -> None:
-        self.shutdown()
-        pending = list(self.tasks)
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-
-    async def fail(self) -> None:
-        error, self.error = self.error, None
-        await self.aclose()
-        assert error is not None
-        raise error
-
-    def shutdown(self) -> None:
-        """Stop: drop what is buffered, cancel every fetch, release a waiting consumer."""
-        self.closed = True
-        self.ready.clear()
-        self.ready_by_slot.clear()
-        self.buffered = 0
-        for task in list(self.tasks):
-            task.cancel()
-        self._wake()
-
-    async def _wait(self) -> None:
-        waiter = asyncio.get_running_loop().create_future()
-        self.waiter = waiter
-        try:
-            await waiter
-        except BaseException:
-            self.shutdown()
-            raise
-        finally:
-            self.waiter = None
-
-    def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _take_ready(self) -> Page[T] | None:
-        if self.ordered:
-            page = self.ready_by_slot.pop(self.next_slot, None)
-            if page is not None:
-                self.next_slot += 1
-        else:
-            page = self.ready.popleft() if self.ready else None
-        if page is not None:
-            self.buffered -= len(page.items)
-        return page
-
-    def _fill(self) -> None:
-        """Launch pages while the plan has some, fewer than ``max_ahead`` fetches are in
-        flight, and the records ahead of the consumer (landed, plus a full page per fetch in
-        flight) stay within ``read_ahead``. In page order, a page waiting in a retry backoff
-        thus no longer idles the others: they go on until the record budget is used."""
-        plan = self.plan
-        size = plan.page_size
-        while not self.closed and self.error is None:
-            in_flight = len(self.tasks)
-            if in_flight >= self.max_ahead:
-                return
-            ahead = self.buffered + (in_flight + 1) * size
-            if ahead > self.read_ahead and (in_flight or self.buffered):
-                return
-            page_no = plan.take()
-            if page_no is None:
-                return
-            task = asyncio.ensure_future(self._fetch_page(page_no))
-            self.tasks[task] = self.launched
-            self.launched += 1
-            task.add_done_callback(self._on_done)
-
-    async def _fetch_page(self, page_no: int) -> tuple[int, Page[T]]:
-        try:
-            return page_no, await self.fetch(page_no)
-        except APIError as error:
-            if error.status in NO_SUCH_PAGE_STATUSES and self.plan.is_speculative(page_no):
-                # A strict server may answer "no such page" (400/404/422) for a page past its
-                # end instead of an empty page: for a page read only to prove the end, that
-                # is the end. Anything else there (5xx, 401, 429, a bad body) is an error.
-                logger.debug("%s: page %d past the reported end answered HTTP %s; done",
-                             self.label, page_no, error.status)
-                return page_no, Page.build((), page_no=page_no, page_size=self.plan.page_size,
-                                           total=self.plan.latest_total,
-                                           reported_total_pages=None)
-            self._fail_fast(error)
-            raise
-        except Exception as error:
-            # Stop the siblings now, inside this task: the slot this fetch just released may
-            # already have woken a queued fetch, which must not get to send its request.
-            self._fail_fast(error)
-            raise
-
-    def _on_done(self, task: asyncio.Future[tuple[int, Page[T]]]) -> None:
-        slot = self.tasks.pop(task)
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None:
-            self._fail_fast(error)
-            return
-        if self.closed:
-            return
-        page_no, page = task.result()
-        self.pages_read += 1
-        self.total = page.total
-        keys = tuple(map(self.key, page.items)) if self.plan.wants_keys(page_no) else None
-        if keys is not None and None in keys:
-            keys = None  # records without a key cannot be told apart: never call them repeats
-        self.plan.record(page_no, page.total, page.reported_total_pages, len(page.items), keys)
-        if self.ordered:
-            self.ready_by_slot[slot] = page
-        else:
-            self.ready.append(page)
-        self.buffered += len(page.items)
-        self._fill()
-        if not self.ordered or slot == self.next_slot or not self.tasks:
-            self._wake()  # in page order, only the page the consumer waits for wakes it
-
-    def _fail_fast(self, error: BaseException) -> None:
-        """The first error wins: keep it for the consumer, cancel every other fetch."""
-        if self.error is None and not self.closed:
-            self.error = error
-            current = asyncio.current_task()
-            for other in list(self.tasks):
-                if other is not current:
-                    other.cancel()
-        self._wake()
-
-    def _finish(self) -> None:
-        self.closed = True
-        self._wake()
-        if self.plan.repeated_at is not None:
-            logger.warning(
-                "%s: page %d past the reported end repeats page %d (the server seems to "
-                "ignore the page number); the list ends there", self.label,
-                self.plan.repeated_at, self.plan.repeated_at - 1,
-            )
-        if self.plan.unstable:
-            logger.warning(
-                "%s: the list kept changing during %d passes; records that moved in the "
-                "last pass may be missing", self.label, self.plan.pass_no,
-            )
-        if self.plan.pass_no > 1 and not self.plan.unstable:
-            logger.debug("%s: the list changed while it was read; re-read %d time(s)",
-                         self.label, self.plan.pass_no - 1)
+        """Stop: cancel every fetch still in flight and wait until they are gone."""
+        await self._records.aclose()

@@ -19,6 +19,7 @@ protocol layer to decode.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import math
 import platform
@@ -35,7 +36,10 @@ from ._errors import (
     RateLimitError,
     Redactor,
     ResponseFormatError,
+    TransportConnectionError,
     TransportError,
+    TransportTimeoutError,
+    api_error_class,
     shorten,
 )
 from ._retry import RetryPolicy, is_retryable_status, parse_retry_after
@@ -117,8 +121,27 @@ class PauseGate:
             await asyncio.sleep(delay)
 
 
+class _Shared:
+    """What a transport shares with its views (:meth:`Transport.with_options`): the session,
+    whether the transport owns it, whether the client is closed, and the event loop it lives
+    on (set on first use)."""
+
+    __slots__ = ("closed", "loop", "owns_session", "session")
+
+    def __init__(self, session: aiohttp.ClientSession | None) -> None:
+        self.session = session
+        self.owns_session = session is None
+        self.closed = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+
 class Transport:
-    """Owns or borrows one ``aiohttp.ClientSession`` and sends every request of one client."""
+    """Owns or borrows one ``aiohttp.ClientSession`` and sends every request of one client.
+
+    A client lives on one event loop, the one it is first used in: its session, concurrency
+    slots and token renewal belong to that loop. Used from another loop, every request fails
+    at once with a RuntimeError that says so (instead of aiohttp's "Event loop is closed").
+    """
 
     def __init__(
         self,
@@ -147,32 +170,68 @@ class Transport:
         self.gate = PauseGate()
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._slots = asyncio.Semaphore(max_concurrency)
-        self._session = session
-        self._owns_session = session is None
-        self._closed = False
+        self._shared = _Shared(session)
         self._redact = redactor
         self._describe_error = describe_error
         self._rng = random.Random()
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`aclose` ran."""
-        return self._closed
+        """True once :meth:`aclose` ran (on this transport or the one it is a view of)."""
+        return self._shared.closed
+
+    def with_options(self, *, timeout: float | None = None,
+                     retry: RetryPolicy | None = None) -> Transport:
+        """A view with its own ``timeout`` and ``retry`` that shares everything else: the
+        session, the concurrency slots, the pause gate, the stats and the closed state."""
+        view = copy.copy(self)
+        if timeout is not None:
+            require_seconds("timeout", timeout)
+            view._timeout = aiohttp.ClientTimeout(total=timeout)
+        if retry is not None:
+            if not isinstance(retry, RetryPolicy):
+                raise TypeError("retry must be a RetryPolicy or None")
+            view.retry = retry
+        return view
 
     def _get_session(self) -> aiohttp.ClientSession:
-        if self._closed:
+        shared = self._shared
+        if shared.closed:
             raise RuntimeError("this client is closed")
-        if self._session is None:
+        self.check_loop()
+        if shared.session is None:
             connector = aiohttp.TCPConnector(limit=self.max_concurrency + 2)
-            self._session = aiohttp.ClientSession(connector=connector)
-        return self._session
+            shared.session = aiohttp.ClientSession(connector=connector)
+        return shared.session
+
+    def check_loop(self) -> None:
+        """Bind the client to the running event loop on first use; from any other loop,
+        raise a RuntimeError that says so (before any token, slot or session is touched:
+        they belong to the first loop, and awaiting them elsewhere fails obscurely)."""
+        shared = self._shared
+        loop = asyncio.get_running_loop()
+        if shared.loop is not loop:
+            if shared.loop is not None:
+                raise RuntimeError(
+                    "this client was first used in another event loop (a client, its session "
+                    "and its token belong to one loop): create one client per event loop, "
+                    "e.g. inside the coroutine you pass to asyncio.run()")
+            shared.loop = loop
 
     async def aclose(self) -> None:
-        """Close the session if this transport created it; a borrowed one is left open."""
-        self._closed = True
-        session, self._session = self._session, None
-        if session is not None and self._owns_session:
-            await session.close()
+        """Close the session if this transport created it; a borrowed one is left open.
+
+        From another event loop than the client's, the session cannot be closed properly
+        (its connections belong to that loop): it is dropped, and the client is closed."""
+        shared = self._shared
+        shared.closed = True
+        session, shared.session = shared.session, None
+        if session is None or not shared.owns_session:
+            return
+        if shared.loop is not None and shared.loop is not asyncio.get_running_loop():
+            logger.debug("aclose() outside the client's event loop: session dropped")
+            return
+        await session.close()
 
     async def send(
         self, build: Callable[[], Awaitable[RequestSpec]], *, label: str
@@ -182,6 +241,7 @@ class Transport:
         ``build`` is awaited before every attempt, outside the concurrency slot. ``label``
         names the request in logs and errors (no secrets: a method and path).
         """
+        self.check_loop()
         policy = self.retry
         attempt = 0
         while True:
@@ -286,9 +346,11 @@ class Transport:
     def _transport_error(self, exc: BaseException, label: str, attempts: int) -> TransportError:
         """The error for a network failure; aiohttp's exception is described (redacted) but
         not chained, because its ``request_info`` holds the request headers."""
-        kind = "timed out" if isinstance(exc, TimeoutError) else "failed"
+        timed_out = isinstance(exc, TimeoutError)
+        kind = "timed out" if timed_out else "failed"
         detail = shorten(self._redact(str(exc)), 2 * QUOTE_LIMIT) or type(exc).__name__
-        return TransportError(
+        cls = TransportTimeoutError if timed_out else TransportConnectionError
+        return cls(
             f"{label} {kind} after {attempts} attempt(s): {type(exc).__name__}: {detail}")
 
     def _exhausted(
@@ -299,10 +361,11 @@ class Transport:
         if response.status == 429:
             return RateLimitError(
                 message, status=429, code=error.code, request_id=error.request_id,
-                retry_after=retry_after,
+                retry_after=retry_after, body=error.body,
             )
-        return APIError(message, status=error.status, code=error.code,
-                        request_id=error.request_id)
+        return api_error_class(error.status, error.code)(
+            message, status=error.status, code=error.code, request_id=error.request_id,
+            body=error.body)
 
     def _too_long(self, response: RawResponse, label: str, retry_after: float) -> RateLimitError:
         error = self._describe_error(response)
@@ -311,4 +374,4 @@ class Transport:
             f"{label}: the server asks to wait {asked} (Retry-After), longer than "
             f"max_retry_after={self.retry.max_retry_after:g}s; not retried",
             status=response.status, code=error.code, request_id=error.request_id,
-            retry_after=retry_after)
+            retry_after=retry_after, body=error.body)

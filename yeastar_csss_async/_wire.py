@@ -104,7 +104,7 @@ def whole_number(mapping: Mapping[str, Any], key: str, *, path: str,
 
 def page_from_counts(items: Sequence[T], *, total: object, page_no: object,
                      page_size: object, total_pages: object, asked_no: int,
-                     asked_size: int) -> Page[T] | None:
+                     asked_size: int, request_id: str | None = None) -> Page[T] | None:
     """A :class:`Page` from a page's raw count fields (page number and size default to the
     ones asked for), or None when the total is missing. Raises ValueError on a bad count."""
     number = parse_count(total)
@@ -112,4 +112,4 @@ def page_from_counts(items: Sequence[T], *, total: object, page_no: object,
         return None
     return Page.build(items, page_no=parse_count(page_no) or asked_no,
                       page_size=parse_count(page_size) or asked_size, total=number,
-                      reported_total_pages=parse_count(total_pages))
+                      reported_total_pages=parse_count(total_pages), request_id=request_id)

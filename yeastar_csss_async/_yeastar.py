@@ -5,15 +5,15 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Literal, Self, TypeVar, Unpack, overload
 
 import aiohttp
 
 from ._auth import TokenManager
-from ._base import BaseClient
+from ._base import BaseClient, ClientOptions, credentials_from_env
 from ._converters import structure_items
 from ._errors import APIError, AuthenticationError, Redactor
-from ._paging import PageIterator
+from ._paging import PageIterator, PageStream
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, RawResponse, RequestSpec
 from ._validation import require_positive_int, require_text
@@ -31,10 +31,14 @@ from ._yeastar_protocol import (
 )
 from .models import Order, Page, Product, SubscriptionProduct
 
-__all__ = ["YeastarPartnerClient"]
+__all__ = ["YeastarOptions", "YeastarPartnerClient"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+YeastarOptions = ClientOptions
+"""The keyword options of :class:`YeastarPartnerClient`, for its ``from_env()``."""
 
 
 _MAX_SENDS = 5
@@ -81,14 +85,28 @@ class YeastarPartnerClient(BaseClient):
         )
         self._tokens = TokenManager(self._request_token, client_id, client_secret, redactor)
 
+    @classmethod
+    def from_env(cls, *, environ: Mapping[str, str] | None = None,
+                 **options: Unpack[YeastarOptions]) -> Self:
+        """A client from the environment variables the CLI reads: ``YEASTAR_CLIENT_ID`` and
+        ``YEASTAR_CLIENT_SECRET`` (required), ``YEASTAR_BASE_URL`` (optional; a ``base_url``
+        option wins). ``environ`` replaces ``os.environ``; ``options`` are the constructor's.
+        A missing variable is a :class:`ConfigurationError` naming it."""
+        client_id, client_secret, base_url = credentials_from_env(
+            environ, ("YEASTAR_CLIENT_ID", "YEASTAR_CLIENT_SECRET"), "YEASTAR_BASE_URL")
+        if base_url is not None:
+            options.setdefault("base_url", base_url)
+        return cls(client_id, client_secret, **options)
+
     def __repr__(self) -> str:
         return (f"YeastarPartnerClient(client_id={self.client_id!r}, base_url={self.base_url!r}, "
                 f"max_concurrency={self.max_concurrency})")
 
     async def aclose(self) -> None:
         """Stop a token renewal under way, then close the HTTP session if the client created
-        it (a borrowed one stays open)."""
-        await self._tokens.aclose()
+        it (a borrowed one stays open). On a :meth:`with_options` view: nothing."""
+        if self._view_of is None:
+            await self._tokens.aclose()
         await super().aclose()
 
     @property
@@ -104,12 +122,12 @@ class YeastarPartnerClient(BaseClient):
         async def build() -> RequestSpec:
             return spec
 
-        response = await self._transport.send(build, label=f"POST {TOKEN_PATH}")
+        response = await self._transport.send(build, label=f"token request (POST {TOKEN_PATH})")
         return decode_token(decode_yeastar_envelope(response.status, response.body,
                                                     self._redactor))
 
     async def _get(self, path: str, params: Mapping[str, str] | None,
-                   read: Callable[[RawResponse], R]) -> R:
+                   read: Callable[[RawResponse], R], *, what: str) -> R:
         """GET with the Bearer token; the answer goes through ``read`` (which raises the
         API's errors). On a token rejection the request is replayed; it is rejected for good
         only after it re-authenticated itself once (see ``_MAX_SENDS``)."""
@@ -123,7 +141,7 @@ class YeastarPartnerClient(BaseClient):
             return RequestSpec("GET", path, params=params,
                                headers={"Authorization": f"Bearer {token}"})
 
-        label = f"GET {path}"
+        label = f"{what} (GET {path})"  # names the list and page in logs and errors
         reauthenticated = False
         for send in range(1, _MAX_SENDS + 1):
             response = await self._transport.send(build, label=label)
@@ -142,16 +160,17 @@ class YeastarPartnerClient(BaseClient):
         if isinstance(rejection, AuthenticationError):
             raise rejection
         raise AuthenticationError(rejection.message, status=rejection.status,
-                                  code=rejection.code, request_id=rejection.request_id)
+                                  code=rejection.code, request_id=rejection.request_id,
+                                  body=rejection.body)
 
     async def _get_page(self, path: str, item_type: type[T], page_no: int, page_size: int,
-                        params: Mapping[str, str]) -> Page[T]:
+                        params: Mapping[str, str], *, what: str) -> Page[T]:
         def read(response: RawResponse) -> Page[T]:
             return decode_page_answer(response.status, response.body, item_type,
                                       page_no=page_no, page_size=page_size,
                                       redact=self._redactor)
 
-        return await self._get(path, params, read)
+        return await self._get(path, params, read, what=f"{what} page {page_no}")
 
     def _result(self, response: RawResponse) -> object:
         return decode_yeastar_envelope(response.status, response.body, self._redactor)
@@ -163,11 +182,12 @@ class YeastarPartnerClient(BaseClient):
         require_positive_int("page_no", page_no)
         require_positive_int("page_size", page_size)
         return await self._get_page(ORDER_LIST_PATH, Order, page_no, page_size,
-                                    {"pageNo": str(page_no), "pageSize": str(page_size)})
+                                    {"pageNo": str(page_no), "pageSize": str(page_size)},
+                                    what="orders")
 
     def iter_orders(
         self, *, page_size: int = 100, ordered: bool = True, dedupe: bool = True,
-        read_ahead: int | None = None,
+        read_ahead: int | None = None, start_page: int = 1, limit: int | None = None,
     ) -> PageIterator[Order]:
         """Every order, streamed as pages arrive (pages fetched concurrently).
 
@@ -175,14 +195,30 @@ class YeastarPartnerClient(BaseClient):
         With ``dedupe=True`` each ``Order.id`` is yielded once. ``read_ahead`` bounds the
         records fetched ahead of you (default: 20,000, or two windows of pages if that is
         more), so that in page order a page waiting in a retry backoff does not idle the
-        others. Use ``async with`` (or ``contextlib.aclosing``) to stop early: leaving the
+        others. ``start_page`` skips the pages before it; ``limit`` stops after that many
+        records. Use ``async with`` (or ``contextlib.aclosing``) to stop early: leaving the
         block cancels every fetch still in flight and waits for it.
+
+        The order is the server's: the API documents none (its own example adds ``sort=id``,
+        which this client does not send). The client assumes only that, while the list does
+        not change, each record stays on one page; a list that changes while it is read is
+        re-read where it shifted (see the README). No code may rely on the order.
         """
         return self._iterate(
             functools.partial(self.get_orders_page, page_size=page_size),
             _order_key, page_size=page_size, ordered=ordered, dedupe=dedupe,
-            read_ahead=read_ahead, label="orders",
+            read_ahead=read_ahead, label="orders", start_page=start_page, limit=limit,
         )
+
+    def iter_order_pages(
+        self, *, page_size: int = 100, ordered: bool = True, dedupe: bool = True,
+        read_ahead: int | None = None, start_page: int = 1, limit: int | None = None,
+    ) -> PageStream[Order]:
+        """:meth:`iter_orders` a :class:`Page` at a time (``page.items``, ``page.page_no``,
+        ``page.total``, ``page.request_id``), to commit page by page."""
+        return self.iter_orders(page_size=page_size, ordered=ordered, dedupe=dedupe,
+                                read_ahead=read_ahead, start_page=start_page,
+                                limit=limit).iter_pages()
 
     # --- products --------------------------------------------------------------------------
 
@@ -195,11 +231,12 @@ class YeastarPartnerClient(BaseClient):
         require_positive_int("page_size", page_size)
         return await self._get_page(PRODUCT_LIST_PATH, Product, page_no, page_size, {
             "productId": str(product_id), "pageNo": str(page_no), "pageSize": str(page_size),
-        })
+        }, what=f"products of line {product_id}")
 
     def iter_products(
         self, product_id: int, *, page_size: int = 100, ordered: bool = True,
-        dedupe: bool = True, read_ahead: int | None = None,
+        dedupe: bool = True, read_ahead: int | None = None, start_page: int = 1,
+        limit: int | None = None,
     ) -> PageIterator[Product]:
         """Every product of one product line, streamed (see :meth:`iter_orders`).
 
@@ -212,15 +249,64 @@ class YeastarPartnerClient(BaseClient):
 
         return self._iterate(fetch, _product_key, page_size=page_size, ordered=ordered,
                              dedupe=dedupe, read_ahead=read_ahead,
-                             label=f"products of line {product_id}")
+                             label=f"products of line {product_id}", start_page=start_page,
+                             limit=limit)
+
+    def iter_product_pages(
+        self, product_id: int, *, page_size: int = 100, ordered: bool = True,
+        dedupe: bool = True, read_ahead: int | None = None, start_page: int = 1,
+        limit: int | None = None,
+    ) -> PageStream[Product]:
+        """:meth:`iter_products` a :class:`Page` at a time (see :meth:`iter_order_pages`)."""
+        return self.iter_products(product_id, page_size=page_size, ordered=ordered,
+                                  dedupe=dedupe, read_ahead=read_ahead,
+                                  start_page=start_page, limit=limit).iter_pages()
+
+    @overload
+    def iter_pages(
+        self, what: Literal["orders"] = "orders", *, product_id: None = None,
+        page_size: int = 100, ordered: bool = True, dedupe: bool = True,
+        read_ahead: int | None = None, start_page: int = 1, limit: int | None = None,
+    ) -> PageStream[Order]: ...
+
+    @overload
+    def iter_pages(
+        self, what: Literal["products"] | None = None, *, product_id: int,
+        page_size: int = 100, ordered: bool = True, dedupe: bool = True,
+        read_ahead: int | None = None, start_page: int = 1, limit: int | None = None,
+    ) -> PageStream[Product]: ...
+
+    def iter_pages(
+        self, what: Literal["orders", "products"] | None = None, *,
+        product_id: int | None = None, page_size: int = 100, ordered: bool = True,
+        dedupe: bool = True, read_ahead: int | None = None, start_page: int = 1,
+        limit: int | None = None,
+    ) -> PageStream[Order] | PageStream[Product]:
+        """The pages of a list: ``iter_pages()`` (or ``iter_pages("orders")``) is
+        :meth:`iter_order_pages`; ``iter_pages(product_id=13)`` (or
+        ``iter_pages("products", product_id=13)``) is :meth:`iter_product_pages`."""
+        if what is None:
+            what = "orders" if product_id is None else "products"
+        options = {"page_size": page_size, "ordered": ordered, "dedupe": dedupe,
+                   "read_ahead": read_ahead, "start_page": start_page, "limit": limit}
+        if what == "orders":
+            if product_id is not None:
+                raise ValueError("product_id applies to products only")
+            return self.iter_order_pages(**options)  # type: ignore[arg-type]
+        if what == "products":
+            if product_id is None:
+                raise ValueError('iter_pages("products") needs product_id=')
+            return self.iter_product_pages(product_id, **options)  # type: ignore[arg-type]
+        raise ValueError(f'what must be "orders" or "products", not {what!r}')
 
     async def list_subscription_products(self) -> list[SubscriptionProduct]:
         """The product lines this account may subscribe to (their ``product_id``s are what
         :meth:`iter_products` takes)."""
-        result = await self._get(SUBSCRIPTION_PRODUCTS_PATH, None, self._result)
+        result = await self._get(SUBSCRIPTION_PRODUCTS_PATH, None, self._result,
+                                 what="product lines")
         return structure_items(result, SubscriptionProduct, path="result",
                                redact=self._redactor)
 
 
-_order_key: Callable[[Order], str | None] = operator.attrgetter("id")
-_product_key: Callable[[Product], str | None] = operator.attrgetter("product_no")
+_order_key: Callable[[Order], str] = operator.attrgetter("id")
+_product_key: Callable[[Product], str] = operator.attrgetter("product_no")

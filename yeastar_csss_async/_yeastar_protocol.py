@@ -14,7 +14,14 @@ import attrs
 import msgspec
 
 from ._converters import structure_items
-from ._errors import QUOTE_LIMIT, APIError, AuthenticationError, Redactor, ResponseFormatError
+from ._errors import (
+    QUOTE_LIMIT,
+    APIError,
+    Redactor,
+    ResponseFormatError,
+    api_error_class,
+    kept_body,
+)
 from ._fast_structure import row_fn, row_type
 from ._wire import body_snippet, decode_json, error_field, page_from_counts, whole_number
 from .models import Page
@@ -76,14 +83,15 @@ def is_token_rejection(error: APIError) -> bool:
     return error.status == 401 or (error.code or "").lower() in TOKEN_REJECTION_CODES
 
 
-def _error_from(document: Mapping[str, Any], status: int | None,
+def _error_from(document: Mapping[str, Any], status: int | None, body: bytes,
                 redact: Redactor | None) -> APIError:
     code = error_field(document.get("code"), redact)
     message = (error_field(document.get("detailMessage"), redact, 4 * QUOTE_LIMIT) or code
                or "Yeastar request failed")
-    cls = AuthenticationError if status == 401 else APIError
+    cls = api_error_class(status, code)
     return cls(message, status=status, code=code,
-               request_id=error_field(document.get("requestId"), redact))
+               request_id=error_field(document.get("requestId"), redact),
+               body=kept_body(body, redact))
 
 
 def _reported_status(document: Mapping[str, Any], status: int) -> int:
@@ -101,10 +109,11 @@ def describe_yeastar_error(status: int, body: bytes, redact: Redactor | None = N
     with contextlib.suppress(ValueError, RecursionError):  # not JSON: quote a snippet
         document = json.loads(body)
     if isinstance(document, Mapping):
-        return _error_from(document, status, redact)
+        return _error_from(document, status, body, redact)
     snippet = body_snippet(body, redact)
-    cls = AuthenticationError if status == 401 else APIError
-    return cls(f"HTTP {status}" + (f": {snippet}" if snippet else ""), status=status)
+    cls = api_error_class(status)
+    return cls(f"HTTP {status}" + (f": {snippet}" if snippet else ""), status=status,
+               body=kept_body(body, redact))
 
 
 def decode_yeastar_envelope(
@@ -112,10 +121,17 @@ def decode_yeastar_envelope(
 ) -> object:
     """Return ``result`` of a successful answer (HTTP 2xx and ``code == "success"``).
 
-    An error answer raises :class:`APIError` (:class:`AuthenticationError` for HTTP 401) with
-    the envelope's code, detailMessage and requestId; a body that is not an envelope raises
-    :class:`ResponseFormatError`.
+    An error answer raises :class:`APIError` (the subclass for its status, see
+    :func:`api_error_class`) with the envelope's code, detailMessage and requestId; a body
+    that is not an envelope raises :class:`ResponseFormatError`.
     """
+    return _decode_envelope(status, body, redact)[0]
+
+
+def _decode_envelope(
+    status: int, body: bytes, redact: Redactor | None
+) -> tuple[object, str | None]:
+    """``result`` and the ``requestId`` of a successful answer, or the error it is."""
     if not 200 <= status < 300:
         raise describe_yeastar_error(status, body, redact)
     document = decode_json(body, status=status, redact=redact)
@@ -124,15 +140,21 @@ def decode_yeastar_envelope(
     if document.get("code") != "success":
         if "code" not in document:
             raise ResponseFormatError("answer has no 'code'", path="code", status=status)
-        raise _error_from(document, _reported_status(document, status), redact)
+        raise _error_from(document, _reported_status(document, status), body, redact)
     if "result" not in document:
         raise ResponseFormatError("answer has no 'result'", path="result", status=status)
-    return document["result"]
+    return document["result"], _request_id(document.get("requestId"), redact)
+
+
+def _request_id(value: object, redact: Redactor | None) -> str | None:
+    """A success's ``requestId`` for :attr:`Page.request_id`: a string, masked and bounded
+    like every other server-sent text; anything else is no request id."""
+    return error_field(value, redact) if isinstance(value, str) and value else None
 
 
 def decode_page(
     result: object, item_type: type[T], *, page_no: int, page_size: int,
-    redact: Redactor | None = None,
+    redact: Redactor | None = None, request_id: str | None = None,
 ) -> Page[T]:
     """A :class:`Page` from a paged ``result`` ({count, pageNo, pageSize, results, total,
     totalPage}). ``total`` falls back to ``count``; missing page numbers fall back to the
@@ -152,7 +174,7 @@ def decode_page(
         raise ResponseFormatError("page has neither 'total' nor 'count'", path="result.total")
     return Page.build(
         items, page_no=number("pageNo") or page_no, page_size=number("pageSize") or page_size,
-        total=total, reported_total_pages=number("totalPage"),
+        total=total, reported_total_pages=number("totalPage"), request_id=request_id,
     )
 
 
@@ -174,8 +196,8 @@ def _page_decoder(item_type: type[Any]) -> msgspec.json.Decoder[Any]:
             ("results", list[row_type(item_type)] | None, None),  # type: ignore[misc]
         ], gc=False)
         answer = msgspec.defstruct(f"{name}PageAnswer",
-                                   [("code", Any, None), ("result", result | None, None)],
-                                   gc=False)
+                                   [("code", Any, None), ("requestId", Any, None),
+                                    ("result", result | None, None)], gc=False)
         _PAGE_DECODERS[item_type] = msgspec.json.Decoder(answer, float_hook=Decimal)
     return _PAGE_DECODERS[item_type]
 
@@ -191,15 +213,16 @@ def decode_page_answer(
     row structs and structured from them; anything else (an error answer, a value that does
     not fit) takes the general path, which raises the typed, located error.
     """
-    page = _fast_page(status, body, item_type, page_no, page_size)
+    page = _fast_page(status, body, item_type, page_no, page_size, redact)
     if page is not None:
         return page
-    result = decode_yeastar_envelope(status, body, redact)
-    return decode_page(result, item_type, page_no=page_no, page_size=page_size, redact=redact)
+    result, request_id = _decode_envelope(status, body, redact)
+    return decode_page(result, item_type, page_no=page_no, page_size=page_size, redact=redact,
+                       request_id=request_id)
 
 
 def _fast_page(status: int, body: bytes, item_type: type[T], page_no: int,
-               page_size: int) -> Page[T] | None:
+               page_size: int, redact: Redactor | None) -> Page[T] | None:
     if not 200 <= status < 300:
         return None
     try:
@@ -212,7 +235,8 @@ def _fast_page(status: int, body: bytes, item_type: type[T], page_no: int,
         total = result.total if result.total is not None else result.count
         return page_from_counts(items, total=total, page_no=result.pageNo,
                                 page_size=result.pageSize, total_pages=result.totalPage,
-                                asked_no=page_no, asked_size=page_size)
+                                asked_no=page_no, asked_size=page_size,
+                                request_id=_request_id(answer.requestId, redact))
     except Exception:  # whatever did not fit: the general path says what and where
         return None
 

@@ -272,6 +272,8 @@ class Page(Generic[T]):
             ``totalPage`` and ``ceil(total / page_size)`` (the API is known to understate
             ``totalPage``; see ``reported_total_pages`` for the raw value).
         reported_total_pages: ``totalPage`` / ``total_pages`` exactly as the server sent it.
+        request_id: the answer's request id (Yeastar ``requestId``, for support tickets), or
+            ``None`` where the API sends none (CSSS).
     """
 
     items: Sequence[T]
@@ -280,6 +282,7 @@ class Page(Generic[T]):
     total: int
     total_pages: int
     reported_total_pages: int | None = None
+    request_id: str | None = None
 
     @classmethod
     def build(
@@ -290,6 +293,7 @@ class Page(Generic[T]):
         page_size: int,
         total: int,
         reported_total_pages: int | None,
+        request_id: str | None = None,
     ) -> Page[T]:
         """A page whose ``total_pages`` is corrected to cover ``total`` records."""
         needed = -(-total // page_size) if page_size > 0 else 0  # exact for any size
@@ -300,4 +304,5 @@ class Page(Generic[T]):
             total=total,
             total_pages=max(reported_total_pages or 0, needed),
             reported_total_pages=reported_total_pages,
+            request_id=request_id,
         )
