@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import csv
 import io
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -19,7 +21,17 @@ from pathlib import Path
 
 import pytest
 
-from yeastar_csss_async.sandbox import SANDBOX_CLIENT_ID, Sandbox, SandboxConfig, SandboxData
+from yeastar_csss_async import cli
+from yeastar_csss_async.cli import _export
+from yeastar_csss_async.sandbox import (
+    SANDBOX_ACCESS_CODE,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_SECRET,
+    Sandbox,
+    SandboxConfig,
+    SandboxData,
+)
 
 COMMAND = [sys.executable, "-m", "yeastar_csss_async"]
 CLEAN_ENV = {k: v for k, v in os.environ.items()
@@ -119,6 +131,13 @@ EXPORT = ("export", "orders", "--sandbox")
     pytest.param((*EXPORT, "-o", "/dev/full"), 1, "No space left", id="disk full"),
     pytest.param((*EXPORT, "-o", "{tmp}/socket"), 1, "not a regular file", id="a socket"),
     pytest.param((*EXPORT, "-o", "-", ">&-"), 1, "stdout: it is closed", id="closed stdout"),
+    pytest.param(("export", "all", "--sandbox", "-o", "x.jsonl"), 2, "use --output-dir DIR",
+                 id="all with --output"),
+    pytest.param(("export", "all", "--sandbox"), 2, "export all needs --output-dir DIR",
+                 id="all without --output-dir"),
+    pytest.param((*EXPORT, "--output-dir", "{tmp}"), 2, "--output-dir applies to export all",
+                 id="--output-dir without all"),
+    pytest.param((*EXPORT, "--excel"), 2, "--excel applies to --format csv", id="excel jsonl"),
 ])
 def test_bad_input_gives_one_line_and_the_right_exit_code(
         tmp_path: Path, args: tuple[str, ...], code: int, says: str) -> None:
@@ -347,3 +366,267 @@ def test_help_lists_the_commands() -> None:
     assert result.returncode == 0
     assert "export" in result.stdout
     assert "sandbox" in result.stdout
+
+
+# --- export all ------------------------------------------------------------------------------
+
+
+def lines_of(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_export_all_writes_every_list_into_the_directory(tmp_path: Path) -> None:
+    directory = tmp_path / "exports"  # made when missing
+    result = run("export", "all", "--sandbox", "--sandbox-size", "20", "--output-dir",
+                 str(directory))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "orders.jsonl", "package-orders.jsonl", "products.jsonl"]
+    data = SandboxData(seed=1, orders=20, products_per_line=20, package_orders=20,
+                       generated=False)
+    assert [r["id"] for r in lines_of(directory / "orders.jsonl")] == [
+        o["id"] for o in data.orders]
+    assert [r["product_no"] for r in lines_of(directory / "products.jsonl")] == [
+        p["productNo"] for line in sorted(data.products) for p in data.products[line]]
+    assert [r["order_code"] for r in lines_of(directory / "package-orders.jsonl")] == [
+        o["orderCode"] for o in data.package_orders]
+    summaries = result.stderr.splitlines()
+    assert [line.split(":")[0] for line in summaries] == ["orders", "products",
+                                                          "package-orders"]
+    assert "20 records" in summaries[0]
+    assert "120 records" in summaries[1]
+
+
+def sandbox_env(sandbox: Sandbox, *, csss_secret: str | None = None) -> dict[str, str]:
+    """The environment of a user pointed at ``sandbox``: Yeastar always, CSSS if asked."""
+    env = {**CLEAN_ENV, "YEASTAR_CLIENT_ID": SANDBOX_CLIENT_ID,
+           "YEASTAR_CLIENT_SECRET": SANDBOX_CLIENT_SECRET, "YEASTAR_BASE_URL": sandbox.base_url}
+    if csss_secret is not None:
+        env |= {"CSSS_ACCESS_CODE": SANDBOX_ACCESS_CODE, "CSSS_SECRET": csss_secret,
+                "CSSS_BASE_URL": sandbox.base_url}
+    return env
+
+
+async def run_async(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    """The command as a subprocess while this test's event loop serves a sandbox."""
+    process = await asyncio.create_subprocess_exec(
+        *COMMAND, *args, env=env, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE)
+    _, stderr = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, stderr.decode()
+
+
+async def test_export_all_without_csss_credentials_skips_package_orders_and_says_so(
+        tmp_path: Path) -> None:
+    config = SandboxConfig(orders=15, products_per_line=5)
+    async with Sandbox(config) as sandbox:
+        code, stderr = await run_async("export", "all", "--output-dir", str(tmp_path),
+                                       env=sandbox_env(sandbox))
+        package_requests = sandbox.stats.by_path.get("/package/queryOrder", 0)
+    assert code == 0, stderr
+    assert sorted(os.listdir(tmp_path)) == ["orders.jsonl", "products.jsonl"]
+    assert len(lines_of(tmp_path / "orders.jsonl")) == 15
+    assert len(lines_of(tmp_path / "products.jsonl")) == 6 * 5
+    assert stderr.splitlines()[-1] == ("package-orders: skipped (set "
+                                       "CSSS_ACCESS_CODE and CSSS_SECRET to export it)")
+    assert package_requests == 0
+
+
+async def test_export_all_with_a_failing_list_says_what_was_and_was_not_written(
+        tmp_path: Path) -> None:
+    async with Sandbox(SandboxConfig(orders=15, products_per_line=5)) as sandbox:
+        code, stderr = await run_async(
+            "export", "all", "--output-dir", str(tmp_path), "-q",
+            env=sandbox_env(sandbox, csss_secret="not-the-sandbox-secret"))
+    assert code == 1
+    assert sorted(os.listdir(tmp_path)) == ["orders.jsonl", "products.jsonl"]
+    first, second = stderr.splitlines()
+    assert first == ("export all: stopped at package-orders; completed: orders, products; "
+                     "not written: package-orders")
+    assert second == "error: APIError: sign error (status=200, code=1002)"
+    assert "not-the-sandbox-secret" not in stderr
+
+
+async def test_export_all_xlsx_writes_a_workbook_per_list(tmp_path: Path) -> None:
+    pytest.importorskip("openpyxl")
+    async with Sandbox(SandboxConfig(orders=7, products_per_line=3, package_orders=4)) \
+            as sandbox:
+        code, stderr = await run_async(
+            "export", "all", "--output-dir", str(tmp_path), "--format", "xlsx", "-q",
+            env=sandbox_env(sandbox, csss_secret=SANDBOX_SECRET))
+    assert code == 0, stderr
+    import openpyxl
+
+    counts = {}
+    for name in ("orders", "products", "package-orders"):
+        workbook = openpyxl.load_workbook(tmp_path / f"{name}.xlsx", read_only=True)
+        counts[name] = len(list(workbook[name].iter_rows())) - 1
+        workbook.close()
+    assert counts == {"orders": 7, "products": 6 * 3, "package-orders": 4}
+
+
+def test_a_base_url_in_the_environment_is_checked_like_the_option() -> None:
+    env = {**CLEAN_ENV, "YEASTAR_CLIENT_ID": "id", "YEASTAR_CLIENT_SECRET": "secret",
+           "YEASTAR_BASE_URL": "ftp://example.com"}
+    result = run("export", "orders", "-o", "-", env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("yeastar-csss: YEASTAR_BASE_URL: expected an http")
+    assert result.stderr.count("\n") == 1
+
+
+# --- progress, help, logs ----------------------------------------------------------------------
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def progress_line(monkeypatch: pytest.MonkeyPatch, at: float, *, records: int, pages: int,
+                  total: int | None, retries: int = 0) -> str:
+    """What a Progress started at t=0 draws at ``at`` seconds."""
+    clock = [0.0]
+    monkeypatch.setattr(_export.time, "monotonic", lambda: clock[0])
+    stream = FakeTerminal()
+    progress = _export.Progress(stream, "orders")
+    clock[0] = at
+    progress.tick(records, pages, total, retries)
+    return stream.getvalue().strip("\r").rstrip()
+
+
+def test_progress_shows_retries_only_when_there_are_some(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    line = progress_line(monkeypatch, 2.0, records=200, pages=2, total=1000, retries=3)
+    assert line == "orders: 200 of 1,000 records, 2 pages, 100/s, 3 retries"
+    line = progress_line(monkeypatch, 2.0, records=200, pages=2, total=1000)
+    assert "retries" not in line
+
+
+def test_progress_shows_no_eta_until_a_few_pages_and_a_second_are_in(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    after = _export.Progress.ETA_AFTER_PAGES
+    assert after >= 3
+    # one slow first page: its latency is no pace to predict from
+    assert "ETA" not in progress_line(monkeypatch, 60.0, records=100, pages=after - 1,
+                                      total=10_000)
+    # many pages in a flash (read-ahead landing together): too soon to tell
+    assert "ETA" not in progress_line(monkeypatch, 0.5, records=800, pages=8, total=10_000)
+    line = progress_line(monkeypatch, 2.0, records=300, pages=after, total=1_500)
+    assert line.endswith(", ETA 8s")  # 1,200 left at 150/s
+    assert "ETA" not in progress_line(monkeypatch, 2.0, records=300, pages=after, total=None)
+
+
+def test_progress_draws_nothing_without_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    progress = _export.Progress(None, "orders")
+    progress.tick(10, 1, 100, 1)
+    progress.done()  # no stream: nothing to write to, nothing raised
+
+
+def all_parsers() -> dict[str, argparse.ArgumentParser]:
+    parser = cli.build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return {"yeastar-csss": parser, **{f"yeastar-csss {name}": sub
+                                       for name, sub in commands.choices.items()}}
+
+
+@pytest.mark.parametrize("command", [[], ["export"], ["sandbox"]],
+                         ids=["main", "export", "sandbox"])
+def test_help_shows_no_rest_markup(command: list[str]) -> None:
+    result = run(*command, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: yeastar-csss")
+    for markup in ("``", ":class:", ":func:", ":meth:", ":mod:", ":attr:", ".. ", "`"):
+        assert markup not in result.stdout, (markup, result.stdout)
+
+
+def test_every_option_of_every_command_has_help_text() -> None:
+    for name, parser in all_parsers().items():
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            assert action.help, (name, action.dest)
+            assert action.help != argparse.SUPPRESS
+            assert "`" not in action.help
+
+
+def test_verbose_logs_each_retry_with_its_list_and_page(tmp_path: Path) -> None:
+    # One request at a time, so that the sandbox's seeded faults fall on the same requests
+    # every run; 30% of 10 pages fail at least once.
+    result = run("export", "orders", "--sandbox", "--sandbox-size", "100", "--page-size", "10",
+                 "--concurrency", "1", "--sandbox-fault-rate", "0.3", "-v",
+                 "-o", str(tmp_path / "orders.jsonl"))
+    assert result.returncode == 0, result.stderr
+    retries = [line for line in result.stderr.splitlines() if "retrying" in line]
+    assert retries, result.stderr
+    for line in retries:
+        assert re.fullmatch(r"yeastar-csss: debug: retrying orders page \d+ \(GET /\S+\) "
+                            r"after .+ in [\d.]+s \(attempt \d of \d\)", line), line
+    summary = result.stderr.splitlines()[-1]
+    assert f"{len(retries)} retries" in summary
+    assert len(lines_of(tmp_path / "orders.jsonl")) == 100
+    quiet = run("export", "orders", "--sandbox", "--sandbox-size", "100", "--page-size", "10",
+                "--concurrency", "1", "--sandbox-fault-rate", "0.3", "-o", os.devnull)
+    assert "retrying" not in quiet.stderr  # only with -v
+
+
+# --- the sandbox command ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_sandbox_stats_are_printed_when_it_is_stopped(sig: int) -> None:
+    process = subprocess.Popen([*COMMAND, "sandbox", "--port", "0", "--stats", "--orders", "5"],
+                               env=CLEAN_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        url = re.search(r"serving on (http://\S+)", first)
+        assert url, first
+        env = {**CLEAN_ENV, "YEASTAR_CLIENT_ID": SANDBOX_CLIENT_ID,
+               "YEASTAR_CLIENT_SECRET": SANDBOX_CLIENT_SECRET, "YEASTAR_BASE_URL": url[1]}
+        export = run("export", "orders", "-q", "-o", "-", env=env)
+        assert export.returncode == 0, export.stderr
+        assert len(export.stdout.splitlines()) == 5
+        process.send_signal(sig)
+        rest, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == (130 if sig == signal.SIGINT else 143), stderr
+    stats = rest[rest.index("sandbox stats:"):].splitlines()
+    assert "  requests: 2" in stats  # a token and one page
+    assert "  token_requests: 1" in stats
+    assert any(line.startswith("  by_path: ") and "/order/openapi/order/v1/page 1" in line
+               for line in stats), stats
+    assert not any("_at:" in line for line in stats)
+
+
+def test_sandbox_prints_no_stats_without_the_option() -> None:
+    process = subprocess.Popen([*COMMAND, "sandbox", "--port", "0"], env=CLEAN_ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        assert "serving on" in process.stdout.readline()
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert "stats" not in rest
+
+
+def test_format_stats_gives_one_line_per_counter_and_leaves_clock_readings_out() -> None:
+    from yeastar_csss_async.cli._commands import format_stats
+    from yeastar_csss_async.sandbox import SandboxStats
+
+    stats = SandboxStats(requests=3, token_requests=1, last_request_at=123.4)
+    stats.by_path["/b"] += 2
+    stats.by_path["/a"] += 1
+    stats.user_agents.add("ua/1")
+    assert format_stats(stats).splitlines() == [
+        "sandbox stats:", "  requests: 3", "  by_path: /a 1, /b 2", "  token_requests: 1",
+        "  grants: -", "  in_flight: 0", "  peak_in_flight: 0", "  faults: -",
+        "  user_agents: ua/1"]

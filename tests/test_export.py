@@ -25,8 +25,9 @@ import attrs
 import pytest
 from test_cli import CLEAN_ENV, COMMAND
 
-from yeastar_csss_async._export import BackgroundWriter, RecordFormatter
-from yeastar_csss_async._output import OneLineLog, open_output
+from yeastar_csss_async.cli._export import BackgroundWriter
+from yeastar_csss_async.cli._output import OneLineLog, open_output
+from yeastar_csss_async.cli._writers import CsvEncoder, JsonLinesEncoder
 
 ORDERS = 500  # the sandbox's default order list
 
@@ -195,7 +196,7 @@ async def test_put_waits_while_the_reader_does_not_read(tmp_path: Path) -> None:
     probe = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # only to ask whether it is full
     received = bytearray()
     batch = [Row(i, "x" * 1000) for i in range(16)]
-    batch_bytes = len(RecordFormatter(Row, "jsonl").format(batch).encode())  # about 16 KB
+    batch_bytes = len(JsonLinesEncoder(Row).format(batch).encode())  # about 16 KB
     accepted = 0
 
     async def produce(writer: BackgroundWriter) -> None:
@@ -206,7 +207,7 @@ async def test_put_waits_while_the_reader_does_not_read(tmp_path: Path) -> None:
 
     try:
         capacity = fcntl.fcntl(reader, fcntl.F_GETPIPE_SZ)
-        async with BackgroundWriter(open_output(str(fifo)), RecordFormatter(Row, "jsonl"),
+        async with BackgroundWriter(open_output(str(fifo)), JsonLinesEncoder(Row),
                                     max_batches=2) as writer:
             producer = asyncio.ensure_future(produce(writer))
             for _ in range(3000):  # until the pipe is full and the writer thread stuck
@@ -252,7 +253,7 @@ async def test_leaving_with_an_error_leaves_the_old_file_and_no_temporary_file(
 
     async def fail_midway() -> None:
         async with BackgroundWriter(open_output(str(target)),
-                                    RecordFormatter(Row, "jsonl")) as writer:
+                                    JsonLinesEncoder(Row)) as writer:
             await writer.put([Row(1, "new")])
             raise RuntimeError("the export failed")
 
@@ -265,7 +266,7 @@ async def test_leaving_with_an_error_leaves_the_old_file_and_no_temporary_file(
 async def test_a_write_error_surfaces_from_put_and_names_the_output() -> None:
     async def write_to_a_full_disk() -> None:
         async with BackgroundWriter(open_output("/dev/full"),
-                                    RecordFormatter(Row, "csv")) as writer:
+                                    CsvEncoder(Row)) as writer:
             for _ in range(100):  # the first write fails; a later put reports it
                 await writer.put([Row(1, "x")])
 

@@ -1,16 +1,14 @@
-"""Writing exported records: JSONL or CSV, off the event loop, with an optional progress line.
+"""Writing exported records off the event loop, with an optional progress line.
 
 Where the bytes go (a file replaced atomically, a device or pipe written through) is decided
-by :mod:`._output`; this module formats records and feeds them to a writer thread.
+by :mod:`._output`, and how records become bytes by an encoder (:mod:`._writers`); this module
+feeds batches of records to a writer thread that runs the encoder.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import io
-import json
 import queue
 import threading
 import time
@@ -18,59 +16,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import IO, Any
 
-import attrs
-
-from ._jsonable import to_jsonable
 from ._output import CLEAR_LINE, Output
+from ._writers import Encoder
 
-__all__ = ["BackgroundWriter", "Progress", "RecordFormatter", "drain", "record_fields"]
-
-def record_fields(model: type[Any]) -> list[str]:
-    """The column names of a model: its attribute names, in declaration order."""
-    return [field.name for field in attrs.fields(model)]
-
-
-class RecordFormatter:
-    """Turns models into JSON lines or CSV rows; the per-class work is done once."""
-
-    def __init__(self, model: type[Any], fmt: str) -> None:
-        self._names = record_fields(model)
-        self._csv = fmt == "csv"
-        self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, lineterminator="\n")
-
-    def header(self) -> str:
-        """What goes before the first record: the CSV column names, or nothing for JSONL."""
-        return self._rows([self._names]) if self._csv else ""
-
-    def format(self, records: Sequence[object]) -> str:
-        """The text of ``records``, one line (JSONL) or row (CSV) each, newline-terminated."""
-        names = self._names
-        if not self._csv:
-            return "".join(json.dumps(to_jsonable(record), ensure_ascii=False,
-                                      separators=(",", ":")) + "\n" for record in records)
-        rows = []
-        for record in records:
-            fields = to_jsonable(record)
-            assert isinstance(fields, dict)
-            rows.append([_cell(fields[name]) for name in names])
-        return self._rows(rows)
-
-    def _rows(self, rows: list[list[str]]) -> str:
-        buffer = self._buffer
-        buffer.seek(0)
-        buffer.truncate()
-        self._writer.writerows(rows)
-        return buffer.getvalue()
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
-
+__all__ = ["BackgroundWriter", "Progress", "drain"]
 
 _FINISH = object()
 _STOP = object()
@@ -79,7 +28,7 @@ _STOP = object()
 class BackgroundWriter:
     """Formats and writes batches of records on a daemon thread, off the event loop.
 
-    ``async with BackgroundWriter(output, formatter) as writer:`` opens the output on the
+    ``async with BackgroundWriter(output, encoder) as writer:`` opens the output on the
     thread (a FIFO may wait there for its reader), ``await writer.put(batch)`` hands over a
     batch, and leaving the block without an error waits until everything is written and
     committed (for a file: fsynced and renamed onto its name). Leaving it with an error or a
@@ -93,10 +42,9 @@ class BackgroundWriter:
     failure: one blocked on a stalled pipe dies with the process.
     """
 
-    def __init__(self, output: Output, formatter: RecordFormatter, *,
-                 max_batches: int = 4) -> None:
+    def __init__(self, output: Output, encoder: Encoder, *, max_batches: int = 4) -> None:
         self._output = output
-        self._formatter = formatter
+        self._encoder = encoder
         self._loop = asyncio.get_running_loop()
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._room = asyncio.Semaphore(max_batches)
@@ -152,24 +100,24 @@ class BackgroundWriter:
 
     def _run(self) -> None:
         output = self._output
+        encoder = self._encoder
         try:
             output.open()
             self._signal(_set_done, self._opened)
             if self._aborted:
                 return
-            header = self._formatter.header()
-            if header:
-                output.write(header.encode("utf-8"))
+            encoder.begin(output)
             while True:
                 item = self._queue.get()
                 if item is _STOP or self._aborted:
                     return
                 if item is _FINISH:
+                    encoder.end(output)
                     output.commit()
                     self._signal(_set_done, self._finished)
                     return
                 assert isinstance(item, Sequence)
-                output.write(self._formatter.format(item).encode("utf-8"))
+                encoder.encode(item, output)
                 self._signal(self._room.release)
         except BaseException as error:  # handed over to the loop, which raises it
             self._error = error
@@ -177,7 +125,10 @@ class BackgroundWriter:
             self._signal(_set_done, self._finished)
             self._signal(self._room.release)
         finally:
-            output.close()
+            try:
+                encoder.close()
+            finally:
+                output.close()
 
     def _signal(self, callback: Callable[..., object], *args: object) -> None:
         # The loop may be closed already: a writer abandoned on a stalled pipe, unblocked late.
@@ -209,18 +160,24 @@ async def drain(records: AsyncIterator[Any], writer: BackgroundWriter,
 
 
 class Progress:
-    """A one-line progress display on a terminal: records, pages, rate and ETA."""
+    """A one-line progress display on a terminal: records, pages, rate, retries and ETA.
+
+    The ETA appears once ``ETA_AFTER_PAGES`` pages and ``ETA_AFTER_SECONDS`` are in: before
+    that, the rate is the first page's latency, not the export's pace.
+    """
 
     INTERVAL = 0.1  # seconds between redraws, at most
+    ETA_AFTER_PAGES = 3
+    ETA_AFTER_SECONDS = 1.0
+    WIDTH = len(CLEAR_LINE) - 4  # CLEAR_LINE blanks 80 columns: room for an echoed ^C
 
     def __init__(self, stream: IO[str] | None, label: str) -> None:
         self._stream = stream
         self._label = label
         self._started = time.monotonic()
         self._next_draw = 0.0
-        self.records = 0
 
-    def tick(self, records: int, pages: int, total: int | None) -> None:
+    def tick(self, records: int, pages: int, total: int | None, retries: int = 0) -> None:
         """Redraw if a terminal is attached and the last redraw is old enough."""
         now = time.monotonic()
         if self._stream is None or now < self._next_draw:
@@ -228,12 +185,15 @@ class Progress:
         self._next_draw = now + self.INTERVAL
         elapsed = max(now - self._started, 1e-9)
         rate = records / elapsed
-        line = f"{self._label}: {records:,} records, {pages:,} pages, {rate:,.0f}/s"
-        if total and rate > 0 and total > records:
+        line = f"{self._label}: {records:,}"
+        line += f" of {total:,} records" if total else " records"
+        line += f", {pages:,} pages, {rate:,.0f}/s"
+        if retries:
+            line += f", {retries:,} retries"
+        if (total and rate > 0 and total > records and pages >= self.ETA_AFTER_PAGES
+                and elapsed >= self.ETA_AFTER_SECONDS):
             line += f", ETA {(total - records) / rate:,.0f}s"
-        elif total:
-            line += f" of {total:,}"
-        self._stream.write("\r" + line.ljust(78)[:120])
+        self._stream.write("\r" + line[:self.WIDTH].ljust(self.WIDTH))
         self._stream.flush()
 
     def done(self) -> None:

@@ -61,6 +61,18 @@ class Output:
                 error.filename = self.name
             raise
 
+    seekable = False
+    """Whether :meth:`seek` and :meth:`tell` work: only for a file being replaced (a pipe, a
+    device or stdout, which may be a file opened for appending, is written in order)."""
+
+    def tell(self) -> int:
+        """The write position (only where :attr:`seekable`)."""
+        raise OSError(errno.ESPIPE, os.strerror(errno.ESPIPE), self.name)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Move the write position (only where :attr:`seekable`); return the new one."""
+        raise OSError(errno.ESPIPE, os.strerror(errno.ESPIPE), self.name)
+
     def commit(self) -> None:
         """Make what was written final (called once, after the last ``write``)."""
 
@@ -141,6 +153,15 @@ class _Replacement(Output):
                 self.close()
                 self.discard()
                 raise
+
+    seekable = True
+
+    def tell(self) -> int:
+        return self.seek(0, os.SEEK_CUR)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        assert self._fd is not None, "seek() after close()"
+        return os.lseek(self._fd, offset, whence)
 
     def commit(self) -> None:
         assert self._fd is not None
