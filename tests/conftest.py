@@ -28,6 +28,8 @@ from aiohttp import web
 
 from yeastar_csss_async import CSSSClient, RetryPolicy, YeastarPartnerClient
 
+from _postgres import PostgresServer, start_server
+
 if TYPE_CHECKING:
     from yeastar_csss_async.sandbox import Sandbox, SandboxConfig
 
@@ -195,3 +197,28 @@ async def serve_raw(answer: bytes, *, hold: bool = False) -> AsyncIterator[str]:
     finally:
         server.close()
         await server.wait_closed()
+
+
+# -- PostgreSQL (a throwaway cluster per session; see tests/_postgres.py) ----------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server on 127.0.0.1 for the whole session, with a password-protected
+    role: ``.host``, ``.port``, ``.user``, ``.password``, ``.database``, ``.sqlalchemy_url``
+    (``postgresql+asyncpg://``), ``.dsn`` (``postgresql://``). Skips locally and fails under
+    ``CI=true`` when PostgreSQL cannot be started; stopped and removed at the end."""
+    server = start_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """SQLAlchemy URL (``postgresql+asyncpg://``) of a fresh empty database ``test_<uuid>``,
+    owned by the test role and dropped after the test, so tests never see each other's
+    tables. Dispose your engines (``await engine.dispose()``) before the test ends."""
+    with postgres_server.temporary_database() as name:
+        yield postgres_server.sqlalchemy_url_for(name)

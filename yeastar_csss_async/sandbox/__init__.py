@@ -11,7 +11,9 @@ It answers like the two services as documented (token grants with real expiry, B
 paged envelopes, productId validation, CSSS sign and timestamp checks with CSSS error codes),
 from a deterministic dataset, and can add latency and transient faults (5xx, 429 with
 Retry-After, dropped connections). The credentials are fixed and public: they open nothing
-but the sandbox.
+but the sandbox. ``SandboxConfig(revision=r)`` serves the data set ``r`` deterministic steps
+later (records added, removed and changed in every list; see :func:`step_counts`), and
+``sandbox.data.advance_revision()`` takes a running sandbox one step further.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ._app import (
     SandboxStats,
 )
 from ._data import PRODUCT_LINES, SandboxData
+from ._revisions import ListChanges, RevisionStep, StepCounts, step_counts
 
 __all__ = [
     "PRODUCT_LINES",
@@ -37,12 +40,16 @@ __all__ = [
     "SANDBOX_CLIENT_ID",
     "SANDBOX_CLIENT_SECRET",
     "SANDBOX_SECRET",
+    "ListChanges",
+    "RevisionStep",
     "Sandbox",
     "SandboxConfig",
     "SandboxData",
     "SandboxStats",
+    "StepCounts",
     "run_sandbox",
     "serve",
+    "step_counts",
 ]
 
 

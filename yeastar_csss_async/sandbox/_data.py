@@ -7,11 +7,14 @@ import random
 import re
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from ._lists import GeneratedList, ListKind, ProductLines, Record, SandboxList
+from ._revisions import ListChanges, Revise, RevisionStep, apply_step, step_random
 
 __all__ = ["PRODUCT_LINES", "GeneratedList", "Record", "SandboxData", "make_order",
-           "make_package_order", "make_product"]
+           "make_package_order", "make_product", "revise_order", "revise_package_order",
+           "revise_product"]
 
 PRODUCT_LINES: dict[int, str] = {
     9: "Linkus Cloud Service",
@@ -151,6 +154,37 @@ def make_package_order(seed: int, index: int) -> Record:
     }
 
 
+def _other(rng: random.Random, choices: tuple[str, ...], current: object) -> str:
+    """One of ``choices`` that is not ``current``."""
+    return rng.choice([choice for choice in choices if choice != current])
+
+
+def revise_order(record: Record, rng: random.Random) -> dict[str, Any]:
+    """A revision step's change to an order: another ``order_status``, and a
+    ``total_amount`` 0.01 to 99.99 higher (two decimal places, like the generated ones)."""
+    amount = Decimal(str(record.get("totalAmount") or 0))
+    return {"order_status": _other(rng, ORDER_STATUSES, record.get("orderStatus")),
+            "total_amount": amount + Decimal(rng.randrange(1, 10_000)).scaleb(-2)}
+
+
+def revise_product(record: Record, rng: random.Random) -> dict[str, Any]:
+    """A revision step's change to a product: another ``plan_status`` (not "switching"), and
+    a ``plan_expire_date`` 1 to 365 days later (epoch milliseconds)."""
+    expire = record.get("planExpireDate")
+    expire = expire if isinstance(expire, int) else _EPOCH_MS
+    return {"plan_status": _other(rng, PLAN_STATUSES[:5], record.get("planStatus")),
+            "plan_expire_date": expire + rng.randrange(1, 366) * 86_400_000}
+
+
+def revise_package_order(record: Record, rng: random.Random) -> dict[str, Any]:
+    """A revision step's change to a package order: another ``order_status`` ("0", "1" or
+    "3"), and a ``used_flow`` 1 to 99 higher (a string of digits, like the generated ones)."""
+    used = record.get("usedFlow")
+    used = int(used) if isinstance(used, str) and used.isdigit() else 0
+    return {"order_status": _other(rng, ("0", "1", "3"), record.get("orderStatus")),
+            "used_flow": str(used + rng.randrange(1, 100))}
+
+
 ORDER_FIELDS = ("createTime", "currencyCode", "customReferenceNo", "id", "invoiceNo", "orderNo",
                 "orderStatus", "orderType", "productModel", "productName", "productNo",
                 "totalAmount")
@@ -207,12 +241,19 @@ class SandboxData:
     orders oldest first. With ``generated=True`` the records are computed from their index on
     demand (for totals in the millions); either way the lists can be changed between requests
     (``add``, ``change``, ``remove``), which keeps only the changes.
+
+    ``revision`` steps of :meth:`advance_revision` are applied before the data is served
+    (0: the data as generated).
     """
 
     def __init__(self, *, seed: int, orders: int, products_per_line: int,
-                 package_orders: int, generated: bool) -> None:
+                 package_orders: int, generated: bool, revision: int = 0) -> None:
+        if not isinstance(revision, int) or isinstance(revision, bool) or revision < 0:
+            raise ValueError(f"revision must be an int >= 0, got {revision!r:.80}")
         self.seed = seed
         self.generated = generated
+        self.revision = 0
+        """The revision served now: the number of steps applied."""
         self.orders = SandboxList(order_kind(seed), orders, generated=generated)
         self.package_orders = SandboxList(package_order_kind(seed), package_orders,
                                           generated=generated)
@@ -222,6 +263,30 @@ class SandboxData:
         self.subscription_products: list[Record] = [
             {"name": name, "productId": line} for line, name in PRODUCT_LINES.items()
         ]
+        for _ in range(revision):
+            self.advance_revision()
+
+    def advance_revision(self) -> RevisionStep:
+        """Apply the next revision step to every list (see ``_revisions``: about 1 % of each
+        list removed, 3 % changed, 2 % added); return what it added, removed and changed.
+
+        Orders change ``order_status`` and ``total_amount``, products ``plan_status`` and
+        ``plan_expire_date``, package orders ``order_status`` and ``used_flow``. A sandbox made
+        with ``revision=r`` serves what one made with revision 0 serves after ``r`` calls.
+        """
+        revision = self.revision + 1
+
+        def step(records: SandboxList, revise: Revise) -> ListChanges:
+            rng = step_random(self.seed, revision, records.kind.name)
+            return apply_step(records, rng, revise)
+
+        done = RevisionStep(
+            revision=revision, orders=step(self.orders, revise_order),
+            products={line: step(records, revise_product)
+                      for line, records in self.products.items()},
+            package_orders=step(self.package_orders, revise_package_order))
+        self.revision = revision
+        return done
 
     def insert_orders_at_head(self, n: int) -> list[Record]:
         """Add ``n`` new orders at the head of the list (as new orders arrive)."""

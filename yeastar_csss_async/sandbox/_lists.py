@@ -15,7 +15,7 @@ read back are JSON dicts in the API's spelling (``orderStatus``), copies that ar
 
 Everything here is deterministic: ``add()`` takes the next records of the same generator (the
 seed and a running index), so two sandboxes with the same seed that are changed the same way
-serve the same bytes. A later "revision" of the data set is meant to be built from these three
+serve the same bytes. The data set's revisions (``_revisions``) are built from these three
 operations alone.
 """
 
@@ -65,6 +65,7 @@ class GeneratedList(Sequence[Record]):
     def __init__(self, size: int, make: Callable[[int], Record]) -> None:
         self._size = size
         self._make = make
+        self._last: tuple[int, Record] | None = None  # finding and changing one reads it twice
 
     def __len__(self) -> int:
         return self._size
@@ -75,10 +76,16 @@ class GeneratedList(Sequence[Record]):
     def __getitem__(self, index: slice) -> list[Record]: ...
     def __getitem__(self, index: int | slice) -> Record | list[Record]:
         if isinstance(index, slice):
-            return [self._make(i) for i in range(*index.indices(self._size))]
+            return [self._item(i) for i in range(*index.indices(self._size))]
         if not -self._size <= index < self._size:
             raise IndexError(index)
-        return self._make(index % self._size)
+        return self._item(index % self._size)
+
+    def _item(self, index: int) -> Record:
+        last = self._last
+        if last is None or last[0] != index:
+            last = self._last = (index, self._make(index))
+        return last[1]
 
     def __iter__(self) -> Iterator[Record]:
         return (self._make(i) for i in range(self._size))
