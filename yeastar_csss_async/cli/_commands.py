@@ -1,4 +1,4 @@
-"""The commands: ``export LIST``, ``export all`` and ``sandbox``."""
+"""The commands: ``export LIST``, ``export all``, ``sync`` (in ``_sync``) and ``sandbox``."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from ._output import open_output, say
 from ._parser import LISTS, check_base_url
 from ._writers import make_encoder
 
-__all__ = ["MODELS", "UsageError", "run"]
+__all__ = ["MODELS", "UsageError", "csss_configured", "make_client", "run", "sandbox_url"]
 
 MODELS: dict[str, type[Any]] = {"orders": Order, "products": Product,
                                 "package-orders": PackageOrder}
@@ -63,7 +63,13 @@ async def run(args: argparse.Namespace) -> int:
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     try:
-        return await (_export(args) if args.command == "export" else _serve(args))
+        if args.command == "export":
+            return await _export(args)
+        if args.command == "sync":
+            from ._sync import run_sync  # the [sync] extra is imported only for sync
+
+            return await run_sync(args)
+        return await _serve(args)
     except asyncio.CancelledError:
         if terminated:
             return 143
@@ -114,11 +120,11 @@ def _base_url_from_env(name: str) -> str | None:
         raise UsageError(f"{name}: {error}") from None
 
 
-def _csss_configured() -> bool:
+def csss_configured() -> bool:
     return any(os.environ.get(name, "").strip() for name in _CSSS_ENV)
 
 
-def _make_client(name: str, args: argparse.Namespace, base_url: str | None) -> BaseClient:
+def make_client(name: str, args: argparse.Namespace, base_url: str | None) -> BaseClient:
     """The client for list ``name``: the sandbox's credentials or the environment's."""
     options: dict[str, Any] = {"max_concurrency": args.concurrency}
     csss = name == "package-orders"
@@ -139,9 +145,11 @@ def _make_client(name: str, args: argparse.Namespace, base_url: str | None) -> B
 
 
 @contextlib.asynccontextmanager
-async def _sandbox(args: argparse.Namespace, names: tuple[str, ...]) -> AsyncIterator[str]:
-    """The embedded sandbox for ``export --sandbox``; yields its base URL."""
-    config = SandboxConfig(latency=args.sandbox_latency, fault_rate=args.sandbox_fault_rate)
+async def sandbox_url(args: argparse.Namespace, names: tuple[str, ...]) -> AsyncIterator[str]:
+    """The embedded sandbox for ``export --sandbox`` and ``sync --sandbox``; yields its base
+    URL."""
+    config = SandboxConfig(latency=args.sandbox_latency, fault_rate=args.sandbox_fault_rate,
+                           revision=args.sandbox_revision)
     if args.sandbox_size:
         for name in names:
             setattr(config, _SANDBOX_SIZES[name], args.sandbox_size)
@@ -156,19 +164,19 @@ async def _export(args: argparse.Namespace) -> int:
     _check_options(args)
     if args.kind != "all":
         names: tuple[str, ...] = (args.kind,)
-    elif args.sandbox or _csss_configured():
+    elif args.sandbox or csss_configured():
         names = LISTS
     else:
         names = ("orders", "products")
     async with contextlib.AsyncExitStack() as stack:
         base_url = None
         if args.sandbox:
-            base_url = await stack.enter_async_context(_sandbox(args, names))
+            base_url = await stack.enter_async_context(sandbox_url(args, names))
         yeastar = csss = None  # configuration errors come before any output is made
         if {"orders", "products"} & set(names):
-            yeastar = _make_client("orders", args, base_url)
+            yeastar = make_client("orders", args, base_url)
         if "package-orders" in names:
-            csss = _make_client("package-orders", args, base_url)
+            csss = make_client("package-orders", args, base_url)
         for client in (yeastar, csss):
             if client is not None:
                 await stack.enter_async_context(client)
@@ -299,7 +307,7 @@ class _Counters:
 async def _serve(args: argparse.Namespace) -> int:
     config = SandboxConfig(latency=args.latency, fault_rate=args.fault_rate,
                            orders=args.orders, products_per_line=args.products_per_line,
-                           package_orders=args.package_orders)
+                           package_orders=args.package_orders, revision=args.revision)
     serving: list[Sandbox] = []
 
     def ready(sandbox: Sandbox) -> None:

@@ -27,6 +27,7 @@ examples:
   yeastar-csss export products --product-id 13 --format csv --output products.csv
   yeastar-csss export package-orders --order-status 1 --output -
   yeastar-csss export all --output-dir exports --format xlsx
+  yeastar-csss sync orders --db postgresql://user:password@host/db
   yeastar-csss sandbox --port 8080
 
 credentials: YEASTAR_CLIENT_ID and YEASTAR_CLIENT_SECRET (orders, products), CSSS_ACCESS_CODE
@@ -55,6 +56,21 @@ formats:
 """
 
 
+SYNC_DESCRIPTION = """\
+Keep a database in step with a list: every record is upserted page by page as it arrives
+(an interrupted sync keeps what it read and can simply be run again), records whose values
+changed are rewritten, unchanged ones are not, and only a complete sync marks the records it
+did not see as gone. One summary line per list:
+
+  orders: 600 seen, 100 new, 12 changed, 488 unchanged, 50 gone in 3.1s -> sqlite:///...
+
+Tables: orders, products, package_orders (one column per field, plus payload,
+first_seen_at, last_seen_at, changed_at, gone_at) and sync_runs. Needs the [sync] extra:
+pip install 'yeastar-csss-async[sync]'. A second sync of the same account and list while
+one runs is refused.
+"""
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line: what is wrong, and where to look."""
 
@@ -79,6 +95,7 @@ def _number(parse: Callable[[str], float], low: float, high: float,
 
 
 _positive = _number(int, 1, sys.maxsize, "a whole number >= 1")
+_non_negative = _number(int, 0, sys.maxsize, "a whole number >= 0")
 _seconds = _number(float, 0, sys.float_info.max, "seconds >= 0")
 _share = _number(float, 0, 1, "a number from 0 to 1")
 _port = _number(int, 0, 65535, "a port from 0 to 65535")
@@ -108,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(commands.add_parser(
         "export", help="export every record of a list to a file or stdout",
         description=EXPORT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter))
+    _add_sync(commands.add_parser(
+        "sync", help="keep a database in step with a list (new, changed, gone records)",
+        description=SYNC_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter))
     _add_sandbox(commands.add_parser(
         "sandbox", help="serve the simulated APIs on loopback until Ctrl-C",
         description="Serve the simulated Yeastar Partner Portal and CSSS API until Ctrl-C "
@@ -119,6 +139,23 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_export(export: argparse.ArgumentParser) -> None:
     export.add_argument("kind", choices=(*LISTS, "all"), metavar="LIST",
                         help="what to export: orders, products, package-orders, or all")
+    _add_export_output(export)
+    _add_source(export, "export")
+
+
+def _add_sync(sync: argparse.ArgumentParser) -> None:
+    sync.add_argument("kind", choices=(*LISTS, "all"), metavar="LIST",
+                      help="what to sync: orders, products, package-orders, or all")
+    sync.add_argument("--db", default="sqlite:///yeastar-csss.db", metavar="URL",
+                      help="the database: sqlite:///FILE (default sqlite:///yeastar-csss.db, "
+                           "in the working directory) or postgresql://USER:PASSWORD@HOST/DB")
+    sync.add_argument("--account", default="default", metavar="NAME",
+                      help="whose data this is, so one database holds many accounts "
+                           "(default: default)")
+    _add_source(sync, "sync")
+
+
+def _add_export_output(export: argparse.ArgumentParser) -> None:
     export.add_argument("--format", choices=FORMATS, default="jsonl",
                         help="jsonl (default), csv or xlsx")
     export.add_argument("--excel", action="store_true",
@@ -128,6 +165,12 @@ def _add_export(export: argparse.ArgumentParser) -> None:
                         help="file to write, or - for stdout (default: stdout; not with all)")
     export.add_argument("--output-dir", default=None, metavar="DIR",
                         help="all only: the directory to write LIST.FORMAT files into")
+    export.add_argument("--unordered", action="store_true",
+                        help="write records as pages land, not in page order")
+
+
+def _add_source(export: argparse.ArgumentParser, verb: str) -> None:
+    """The options that say where records come from (shared by export and sync)."""
     export.add_argument("--page-size", type=_positive, default=None,
                         help="records per page (default 100; package-orders 50)")
     export.add_argument("--concurrency", type=_positive, default=8,
@@ -138,8 +181,6 @@ def _add_export(export: argparse.ArgumentParser) -> None:
     export.add_argument("--product-id", type=_positive, action="append", default=None,
                         help="products only: a product line id, repeatable (default: every "
                              "line the account may see)")
-    export.add_argument("--unordered", action="store_true",
-                        help="write records as pages land, not in page order")
     filters = export.add_argument_group("package-orders filters")
     for name, what in (("device-id", "a device"), ("order-id", "one order"),
                        ("order-status", "an order status code"),
@@ -151,15 +192,19 @@ def _add_export(export: argparse.ArgumentParser) -> None:
     export.add_argument("--verbose", "-v", action="store_true",
                         help="also log each retry on stderr (which list and page, and why)")
     export.add_argument("--sandbox", action="store_true",
-                        help="export from the embedded sandbox (no credentials needed)")
+                        help=f"{verb} from the embedded sandbox (no credentials needed)")
     sizes = export.add_argument_group("sandbox (with --sandbox)")
     sizes.add_argument("--sandbox-size", type=_positive, default=None, metavar="N",
-                       help="records in each exported sandbox list (products: per line)")
+                       help=f"records in each {verb}ed sandbox list (products: per line)")
     sizes.add_argument("--sandbox-latency", type=_seconds, default=0.0, metavar="SECONDS",
                        help="seconds added to every sandbox request (default 0)")
     sizes.add_argument("--sandbox-fault-rate", type=_share, default=0.0, metavar="SHARE",
                        help="share of sandbox requests that fail transiently, 0 to 1 "
                             "(default 0)")
+    sizes.add_argument("--sandbox-revision", type=_non_negative, default=0, metavar="N",
+                       help="serve the sandbox data N revision steps later; each step "
+                            "removes about 1%%, changes about 3%% and adds about 2%% of "
+                            "every list, the same way every time (default 0)")
 
 
 def _add_sandbox(sandbox: argparse.ArgumentParser) -> None:
@@ -183,6 +228,11 @@ def _add_sandbox(sandbox: argparse.ArgumentParser) -> None:
                          default=defaults.package_orders, metavar="N",
                          help=f"CSSS package orders served (default "
                               f"{defaults.package_orders})")
+    sandbox.add_argument("--revision", type=_non_negative, default=defaults.revision,
+                         metavar="N",
+                         help="serve the data N revision steps later; each step removes "
+                              "about 1%%, changes about 3%% and adds about 2%% of every list, "
+                              f"the same way every time (default {defaults.revision})")
     sandbox.add_argument("--stats", action="store_true",
                          help="print the requests served, faults injected and token grants "
                               "when stopped")

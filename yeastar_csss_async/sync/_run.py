@@ -1,0 +1,191 @@
+"""One sync run: lock, record the run, write page after page, mark what is gone, finish."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .._errors import shorten
+from ._locks import sync_lock
+from ._report import RunStatus, SyncReport
+from ._rows import RowMaker
+from ._tables import RUNS, list_table
+
+if TYPE_CHECKING:
+    from ._store import SyncStore
+
+__all__ = ["Batch", "SyncRun"]
+
+Batch = tuple[Mapping[str, object], Sequence[Any]]
+"""A page of records and the values of the list's scope columns for them (``{}`` for orders
+and package orders, ``{"product_id": 13}`` for a page of products)."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SyncRun:
+    """Syncs one list for one account; :meth:`run` does it once."""
+
+    def __init__(self, store: SyncStore, list_name: str, *, account: str,
+                 scope: Mapping[str, Sequence[object]] | None, mark_gone: bool,
+                 progress: Callable[[SyncReport], None] | None) -> None:
+        if not isinstance(account, str) or not account.strip():
+            raise ValueError("account must be a non-empty string")
+        self.store = store
+        self.table = list_table(list_name)
+        self.list_name = list_name
+        self.account = account
+        self.scope = dict(scope or {})
+        for column in self.scope:
+            if column not in self.table.scope:
+                raise ValueError(f"{list_name} has no scope column {column!r}")
+        self.mark_gone = mark_gone
+        self.progress = progress
+        self.rows = RowMaker(self.table)
+        self.started = _now()
+        self.report = SyncReport(run_id=0, account=account, list=list_name, status="running",
+                                 started_at=self.started, scope=self._scope_text())
+        insert = postgresql.insert if store.dialect == "postgresql" else sqlite.insert
+        table = self.table.table
+        statement = insert(table)
+        keys = self.table.key_columns
+        self._upsert = statement.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={column.name: statement.excluded[column.name] for column in table.columns
+                  if column.name not in keys and column.name != "first_seen_at"})
+
+    def _scope_text(self) -> str | None:
+        parts = [f"{name}={','.join(map(str, values))}" for name, values in self.scope.items()]
+        if not self.mark_gone:
+            parts.append("partial")
+        return "; ".join(parts) or None
+
+    async def run(self, batches: AsyncIterable[Batch]) -> SyncReport:
+        """Lock, record the run, write every batch, mark gone, finish; on any error or
+        cancellation the run is recorded ``failed`` and nothing is marked gone."""
+        store = self.store
+        async with sync_lock(store.engine, store.display_url, store.sqlite_path, self.account,
+                             self.list_name):
+            await store.guard(self._begin())
+            try:
+                try:
+                    async for scope, records in batches:
+                        await store.guard(self._write(scope, records))
+                finally:
+                    close = getattr(batches, "aclose", None)  # an async generator: close it
+                    if close is not None:
+                        await close()
+                gone = await store.guard(self._mark_gone()) if self.mark_gone else 0
+                self.report = attrs.evolve(self.report, gone=gone)
+                await store.guard(self._finish("complete", None))
+            except BaseException as error:
+                await self._fail(error)
+                raise
+        return self.report
+
+    async def _begin(self) -> None:
+        """Mark the runs a dead process left ``running`` failed (this run holds the lock, so
+        no live run can be among them), then record this run."""
+        async with self.store.engine.begin() as connection:
+            await connection.execute(
+                sa.update(RUNS).where(RUNS.c.account == self.account,
+                                      RUNS.c.list == self.list_name,
+                                      RUNS.c.status == "running")
+                .values(status="failed", finished_at=self.started,
+                        error="interrupted: its process ended before the run finished"))
+            run_id = (await connection.execute(
+                sa.insert(RUNS).values(account=self.account, list=self.list_name,
+                                       started_at=self.started, status="running",
+                                       scope=self.report.scope)
+                .returning(RUNS.c.id))).scalar_one()
+        self.report = attrs.evolve(self.report, run_id=run_id)
+
+    async def _write(self, scope: Mapping[str, object], records: Sequence[Any]) -> None:
+        """One batch in one transaction: insert new records, rewrite changed ones, move
+        ``last_seen_at`` of unchanged ones, and count."""
+        table = self.table
+        where = [table.table.c.account == self.account]
+        where += [table.table.c[name] == scope[name] for name in table.scope]
+        rows: dict[str, dict[str, Any]] = {}
+        for record in records:
+            row = self.rows.row(record)
+            rows[row[table.key]] = row  # a key twice in one batch: the last one counts
+        now = max(_now(), self.started)
+        key = table.table.c[table.key]
+        new = changed = 0
+        async with self.store.engine.begin() as connection:
+            stored = {found.key: found for found in (await connection.execute(
+                sa.select(key.label("key"), table.table.c.content_hash,
+                          table.table.c.changed_at, table.table.c.gone_at)
+                .where(*where, key.in_(list(rows))))).all()} if rows else {}
+            writes, unchanged = [], []
+            for value, row in rows.items():
+                old = stored.get(value)
+                same = old is not None and old.content_hash == row["content_hash"]
+                if old is None or old.gone_at is not None:
+                    new += 1  # never stored, or marked gone and back
+                elif same:
+                    unchanged.append(value)
+                    continue
+                else:
+                    changed += 1
+                row["changed_at"] = old.changed_at if same and old is not None else now
+                row.update(account=self.account, first_seen_at=now, last_seen_at=now,
+                           gone_at=None, **{name: scope[name] for name in table.scope})
+                writes.append(row)
+            if writes:
+                await connection.execute(self._upsert, writes)
+            if unchanged:
+                await connection.execute(sa.update(table.table).where(*where, key.in_(unchanged))
+                                         .values(last_seen_at=now))
+            report = self.report
+            self.report = attrs.evolve(
+                report, seen=report.seen + len(rows), new=report.new + new,
+                changed=report.changed + changed, unchanged=report.unchanged + len(unchanged))
+            await self._save_counts(connection)
+        if self.progress is not None:
+            self.progress(self.report)
+
+    async def _save_counts(self, connection: AsyncConnection, **values: Any) -> None:
+        report = self.report
+        await connection.execute(
+            sa.update(RUNS).where(RUNS.c.id == report.run_id)
+            .values(seen=report.seen, new=report.new, changed=report.changed,
+                    unchanged=report.unchanged, gone=report.gone, **values))
+
+    async def _mark_gone(self) -> int:
+        """Stored records of this account (and scope) that this complete run did not see:
+        every record it saw has ``last_seen_at`` at or after the run's start."""
+        table = self.table.table
+        where = [table.c.account == self.account, table.c.gone_at.is_(None),
+                 table.c.last_seen_at < self.started]
+        where += [table.c[name].in_(list(values)) for name, values in self.scope.items()]
+        async with self.store.engine.begin() as connection:
+            result = await connection.execute(
+                sa.update(table).where(*where).values(gone_at=max(_now(), self.started)))
+        return int(result.rowcount or 0)
+
+    async def _finish(self, status: RunStatus, error: str | None) -> None:
+        finished = max(_now(), self.started)
+        async with self.store.engine.begin() as connection:
+            await self._save_counts(connection, status=status, finished_at=finished,
+                                    error=error)
+        self.report = attrs.evolve(self.report, status=status, finished_at=finished,
+                                   error=error)
+
+    async def _fail(self, error: BaseException) -> None:
+        """Record the run failed; if even that fails (the database is gone, or a second
+        cancellation), the next run finds it ``running`` and marks it failed."""
+        reason = shorten(f"{type(error).__name__}: {error}".strip().splitlines()[0], 300) \
+            if str(error) else type(error).__name__
+        with contextlib.suppress(BaseException):
+            await self._finish("failed", reason)

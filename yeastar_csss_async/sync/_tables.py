@@ -1,0 +1,120 @@
+"""The tables: one per list, with a typed column per model field, plus ``sync_runs``.
+
+Column names are the models' attribute names (snake_case), so a query reads like the code:
+``SELECT id, order_status, total_amount FROM orders WHERE account = 'default'``. Which kind of
+value each field holds comes from :func:`yeastar_csss_async._schema.field_plans`, the one
+place that decides it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+
+from .._schema import Kind, field_plans
+from ..models import Order, PackageOrder, Product
+from ._types import JSONValue, Money, UtcTime
+
+__all__ = ["LISTS", "METADATA", "RUNS", "SCHEMA_INFO", "ListTable", "list_table"]
+
+METADATA = sa.MetaData()
+
+_COLUMN_TYPES: dict[Kind, Callable[[], Any]] = {
+    "str": sa.Text, "enum": sa.Text, "int": sa.BigInteger, "decimal": Money,
+    "epoch_ms": UtcTime, "csss_date": lambda: sa.DateTime(timezone=False),
+    "json_list": lambda: JSONValue, "model": lambda: JSONValue, "model_list": lambda: JSONValue,
+}
+
+BOOKKEEPING = ("payload", "content_hash", "first_seen_at", "last_seen_at", "changed_at",
+               "gone_at")
+"""The columns every list table has beside the model's fields."""
+
+
+@attrs.frozen
+class ListTable:
+    """A list's table and what identifies a record in it.
+
+    ``scope`` holds the key columns that are not fields of the model (``product_id`` for
+    products: a product is identified within its product line); ``key`` is the model's key
+    field (``id``, ``product_no``, ``order_code``).
+    """
+
+    name: str
+    model: type[Any]
+    table: sa.Table
+    key: str
+    scope: tuple[str, ...] = ()
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The primary key: ``account``, the scope columns, the key field."""
+        return ("account", *self.scope, self.key)
+
+
+def _list_table(name: str, model: type[Any], key: str,
+                scope: tuple[tuple[str, Any], ...] = ()) -> ListTable:
+    columns: list[sa.Column[Any]] = [sa.Column("account", sa.Text, primary_key=True)]
+    columns += [sa.Column(column, kind(), primary_key=True) for column, kind in scope]
+    for plan in field_plans(model):
+        columns.append(sa.Column(plan.name, _COLUMN_TYPES[plan.kind](),
+                                 primary_key=plan.name == key, nullable=plan.name != key))
+    columns += [
+        sa.Column("payload", JSONValue, nullable=False),
+        sa.Column("content_hash", sa.String(32), nullable=False),
+        sa.Column("first_seen_at", UtcTime(), nullable=False),
+        sa.Column("last_seen_at", UtcTime(), nullable=False),
+        sa.Column("changed_at", UtcTime(), nullable=False),
+        sa.Column("gone_at", UtcTime(), nullable=True),
+    ]
+    table = sa.Table(name, METADATA, *columns)
+    sa.Index(f"ix_{name}_seen", table.c.account, table.c.last_seen_at)
+    return ListTable(name, model, table, key, tuple(column for column, _ in scope))
+
+
+LISTS: dict[str, ListTable] = {
+    "orders": _list_table("orders", Order, "id"),
+    "products": _list_table("products", Product, "product_no",
+                            (("product_id", sa.BigInteger),)),
+    "package-orders": _list_table("package_orders", PackageOrder, "order_code"),
+}
+"""The list tables by list name (the CLI's names: ``orders``, ``products``,
+``package-orders``)."""
+
+RUNS = sa.Table(
+    "sync_runs", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account", sa.Text, nullable=False),
+    sa.Column("list", sa.Text, nullable=False),
+    sa.Column("started_at", UtcTime(), nullable=False),
+    sa.Column("finished_at", UtcTime(), nullable=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("seen", sa.BigInteger, nullable=False, default=0),
+    sa.Column("new", sa.BigInteger, nullable=False, default=0),
+    sa.Column("changed", sa.BigInteger, nullable=False, default=0),
+    sa.Column("unchanged", sa.BigInteger, nullable=False, default=0),
+    sa.Column("gone", sa.BigInteger, nullable=False, default=0),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("scope", sa.Text, nullable=True),
+    sa.Index("ix_sync_runs_account_list", "account", "list", "id"),
+)
+"""One row per sync run; ``status`` is ``running``, ``complete`` or ``failed``. ``scope``
+says what the run covered when it was not the whole list (``product_id=13``, or the CSSS
+filters)."""
+
+SCHEMA_INFO = sa.Table(
+    "yeastar_csss_schema", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+"""The schema version of the database (one row, ``id = 1``)."""
+
+
+def list_table(name: str) -> ListTable:
+    """The table of list ``name``; ValueError for an unknown list."""
+    try:
+        return LISTS[name]
+    except KeyError:
+        raise ValueError(f"no list {name!r}: expected one of {', '.join(LISTS)}") from None
