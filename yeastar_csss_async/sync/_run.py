@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .._errors import shorten
+from ._backlog import Backlog, Batch
 from ._locks import sync_lock
 from ._report import RunStatus, SyncReport
 from ._rows import RowMaker
@@ -23,9 +24,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Batch", "SyncRun"]
 
-Batch = tuple[Mapping[str, object], Sequence[Any]]
-"""A page of records and the values of the list's scope columns for them (``{}`` for orders
-and package orders, ``{"product_id": 13}`` for a page of products)."""
+_CUSTOM_PLANS = sa.text("SET LOCAL plan_cache_mode = force_custom_plan")
+"""PostgreSQL: plan this page's statements for their values. asyncpg prepares each statement
+once per connection, and after five runs PostgreSQL may switch to a generic plan made while
+the table was still small: a sequential scan for the page's keys, kept while the table grows
+(a first sync of 100,000 orders took 80 s instead of 14). ``SET LOCAL`` ends with the
+transaction and passes through connection poolers such as PgBouncer."""
 
 
 def _now() -> datetime:
@@ -77,13 +81,9 @@ class SyncRun:
                              self.list_name):
             await store.guard(self._begin())
             try:
-                try:
-                    async for scope, records in batches:
-                        await store.guard(self._write(scope, records))
-                finally:
-                    close = getattr(batches, "aclose", None)  # an async generator: close it
-                    if close is not None:
-                        await close()
+                async with Backlog(batches) as backlog:
+                    while (group := await backlog.next_group()) is not None:
+                        await store.guard(self._write(group))
                 gone = await store.guard(self._mark_gone()) if self.mark_gone else 0
                 self.report = attrs.evolve(self.report, gone=gone)
                 await store.guard(self._finish("complete", None))
@@ -109,9 +109,31 @@ class SyncRun:
                 .returning(RUNS.c.id))).scalar_one()
         self.report = attrs.evolve(self.report, run_id=run_id)
 
-    async def _write(self, scope: Mapping[str, object], records: Sequence[Any]) -> None:
-        """One batch in one transaction: insert new records, rewrite changed ones, move
+    async def _write(self, group: Sequence[Batch]) -> None:
+        """Batches in one transaction: insert new records, rewrite changed ones, move
         ``last_seen_at`` of unchanged ones, and count."""
+        now = max(_now(), self.started)
+        new = changed = unchanged = seen = 0
+        async with self.store.engine.begin() as connection:
+            if self.store.dialect == "postgresql":
+                await connection.execute(_CUSTOM_PLANS)
+            for scope, records in group:
+                counts = await self._write_batch(connection, scope, records, now)
+                seen += counts[0]
+                new += counts[1]
+                changed += counts[2]
+                unchanged += counts[3]
+            report = self.report
+            self.report = attrs.evolve(
+                report, seen=report.seen + seen, new=report.new + new,
+                changed=report.changed + changed, unchanged=report.unchanged + unchanged)
+            await self._save_counts(connection)
+        if self.progress is not None:
+            self.progress(self.report)
+
+    async def _write_batch(self, connection: AsyncConnection, scope: Mapping[str, object],
+                           records: Sequence[Any], now: datetime) -> tuple[int, int, int, int]:
+        """Seen, new, changed and unchanged records of one batch, written."""
         table = self.table
         where = [table.table.c.account == self.account]
         where += [table.table.c[name] == scope[name] for name in table.scope]
@@ -119,41 +141,35 @@ class SyncRun:
         for record in records:
             row = self.rows.row(record)
             rows[row[table.key]] = row  # a key twice in one batch: the last one counts
-        now = max(_now(), self.started)
+        if not rows:
+            return 0, 0, 0, 0
         key = table.table.c[table.key]
+        stored = {found.key: found for found in (await connection.execute(
+            sa.select(key.label("key"), table.table.c.content_hash,
+                      table.table.c.changed_at, table.table.c.gone_at)
+            .where(*where, key.in_(list(rows))))).all()}
+        writes, unchanged = [], []
         new = changed = 0
-        async with self.store.engine.begin() as connection:
-            stored = {found.key: found for found in (await connection.execute(
-                sa.select(key.label("key"), table.table.c.content_hash,
-                          table.table.c.changed_at, table.table.c.gone_at)
-                .where(*where, key.in_(list(rows))))).all()} if rows else {}
-            writes, unchanged = [], []
-            for value, row in rows.items():
-                old = stored.get(value)
-                same = old is not None and old.content_hash == row["content_hash"]
-                if old is None or old.gone_at is not None:
-                    new += 1  # never stored, or marked gone and back
-                elif same:
-                    unchanged.append(value)
-                    continue
-                else:
-                    changed += 1
-                row["changed_at"] = old.changed_at if same and old is not None else now
-                row.update(account=self.account, first_seen_at=now, last_seen_at=now,
-                           gone_at=None, **{name: scope[name] for name in table.scope})
-                writes.append(row)
-            if writes:
-                await connection.execute(self._upsert, writes)
-            if unchanged:
-                await connection.execute(sa.update(table.table).where(*where, key.in_(unchanged))
-                                         .values(last_seen_at=now))
-            report = self.report
-            self.report = attrs.evolve(
-                report, seen=report.seen + len(rows), new=report.new + new,
-                changed=report.changed + changed, unchanged=report.unchanged + len(unchanged))
-            await self._save_counts(connection)
-        if self.progress is not None:
-            self.progress(self.report)
+        for value, row in rows.items():
+            old = stored.get(value)
+            same = old is not None and old.content_hash == row["content_hash"]
+            if old is None or old.gone_at is not None:
+                new += 1  # never stored, or marked gone and back
+            elif same:
+                unchanged.append(value)
+                continue
+            else:
+                changed += 1
+            row["changed_at"] = old.changed_at if same and old is not None else now
+            row.update(account=self.account, first_seen_at=now, last_seen_at=now,
+                       gone_at=None, **{name: scope[name] for name in table.scope})
+            writes.append(row)
+        if writes:
+            await connection.execute(self._upsert, writes)
+        if unchanged:
+            await connection.execute(sa.update(table.table).where(*where, key.in_(unchanged))
+                                     .values(last_seen_at=now))
+        return len(rows), new, changed, len(unchanged)
 
     async def _save_counts(self, connection: AsyncConnection, **values: Any) -> None:
         report = self.report

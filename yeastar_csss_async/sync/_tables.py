@@ -69,8 +69,10 @@ def _list_table(name: str, model: type[Any], key: str,
         sa.Column("changed_at", UtcTime(), nullable=False),
         sa.Column("gone_at", UtcTime(), nullable=True),
     ]
+    # No index on last_seen_at: a sync moves it on every unchanged record, and an indexed
+    # column would make each of those updates an index write too (and in PostgreSQL rule out
+    # heap-only updates); the one query that filters on it runs once per complete run.
     table = sa.Table(name, METADATA, *columns)
-    sa.Index(f"ix_{name}_seen", table.c.account, table.c.last_seen_at)
     return ListTable(name, model, table, key, tuple(column for column, _ in scope))
 
 
