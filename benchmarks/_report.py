@@ -191,3 +191,128 @@ def _save(figure: Any, path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     return path
+
+
+def sync_section(result: dict[str, Any]) -> tuple[list[str], list[Row]]:
+    """Section 6: sync into SQLite and PostgreSQL beside a plain export, on loopback and
+    against a sandbox that waits before every answer."""
+    from _sync import FIRST_TARGET, NOOP_TARGET
+
+    orders = result["orders"]
+    conditions = result["conditions"]
+    lines = [f"## 6. Sync {orders:,} orders into SQLite and PostgreSQL, beside a plain export",
+             "", f"Page size {result['page_size']}, concurrency {result['concurrency']}, "
+             "the sandbox in its own process. export = `iter_orders(ordered=False)` counted "
+             "(no `to_jsonable`, no file); a sync = `async with SyncStore(url) as store: "
+             "await sync_orders(store, client)` (opening and closing the store included) "
+             "into a fresh SQLite file (WAL, synchronous=NORMAL) or a fresh database of a "
+             f"throwaway {result['pg_version'] or 'PostgreSQL'} cluster (fsync and "
+             "synchronous_commit off); no-op = the same again, nothing changed. Contenders "
+             "alternate within each repeat; medians with min-max; each ratio is the median "
+             "of the ratios to the export of the same repeat.", "",
+             "Two conditions, measured in the same run, each against its own sandbox "
+             "process:", ""]
+    for c in conditions:
+        if c["latency"]:
+            lines.append(
+                f"- **{c['name']}**: the sandbox waits {c['latency'] * 1000:.0f} ms before "
+                "answering every request, as the real API takes tens of milliseconds. The "
+                "export is then latency-bound, and a sync fetches the next pages while it "
+                "writes (read-ahead): **a ratio near 1 means the sync's own work is hidden "
+                "behind the API's latency**, not that it costs nothing.")
+        else:
+            lines.append(
+                f"- **{c['name']}** (no latency): the export is CPU-bound (a few "
+                "microseconds per order), so **the ratio shows the sync's own CPU cost** "
+                "per order against the export's, not what a user waits for against the "
+                "real API.")
+    lines += ["", "Issue 11's targets (first sync <= "
+              f"{FIRST_TARGET}x the export, no-op re-sync <= {NOOP_TARGET}x) do not state a "
+              "latency; the summary shows each for both conditions."]
+    per_condition: list[list[Row]] = []
+    summaries = []
+    for c in conditions:
+        more, row, s = _sync_condition(c, result)
+        lines += more
+        per_condition.append(row)
+        summaries.append(s)
+    rows = [r for pair in zip(*per_condition, strict=True) for r in pair]  # target by target
+    if result["pg_missing"]:
+        lines += ["", f"PostgreSQL left out: {result['pg_missing']}"]
+    lines += ["", "Bottleneck: a contender whose client CPU / wall is near 100% is limited "
+              "by this process (Python, and SQLite's C code on the aiosqlite thread, which "
+              "counts in `process_time()`); the sandbox's share shows it is not the server. "
+              "For PostgreSQL, client CPU + PostgreSQL CPU close to the wall time means the "
+              "two take turns: each page is one transaction of a few statements in a row "
+              "on one connection, so neither side is busy while the other works. At "
+              "50 ms latency a client CPU / wall well under 100% with a ratio near 1 means "
+              "the client mostly waited for the API."]
+    lines += server_check(max(r["server_share_max"] for s in summaries for r in s.values()),
+                          "a sync run")
+    for c in conditions:
+        lines += _sync_profiles(c, orders)
+    return lines, rows
+
+
+def _sync_condition(c: dict[str, Any], result: dict[str, Any]
+                    ) -> tuple[list[str], list[Row], dict[str, dict[str, float]]]:
+    """One condition's table, and its summary rows."""
+    from _sync import CONTENDERS, FIRST_TARGET, NOOP_TARGET, summarize
+
+    s = summarize(c)
+    orders, repeats = result["orders"], c["repeats"]
+    title = (f"{c['latency'] * 1000:.0f} ms per request" if c["latency"]
+             else "loopback, no latency")
+    lines = ["", f"### {title} ({repeats} repeat{'s' if repeats > 1 else ''})", ""]
+    if c["ideal"]:
+        export = s["export"]["wall"]
+        lines += [f"Ideal export = (1 + ceil((pages - 1) / concurrency)) x latency = "
+                  f"{c['ideal']:.2f} s for {orders // result['page_size']:,} pages; the "
+                  f"export took {export:.2f} s = {export / c['ideal']:.3f} x the ideal.", ""]
+    lines += ["| contender | records/s | wall (s) | min-max | / export | ratio min-max | target "
+              "| client CPU (s) | client CPU / wall | sandbox CPU share | PostgreSQL CPU (s) |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    targets = {"first": f"<= {FIRST_TARGET}", "no-op": f"<= {NOOP_TARGET}"}
+    for name in CONTENDERS:
+        if name not in s:
+            continue
+        r = s[name]
+        target = targets.get(name.split()[-1], "-")
+        pg = f"{r['pg_cpu']:.2f}" if name.startswith("postgresql") else "-"
+        lines.append(
+            f"| {name} | {r['records_per_s']:,.0f} | {r['wall']:.2f} | {r['wall_min']:.2f}-"
+            f"{r['wall_max']:.2f} | {r['ratio']:.2f} | {r['ratio_min']:.2f}-"
+            f"{r['ratio_max']:.2f} | {target} | {r['cpu']:.2f} | {r['client_share']:.0%} | "
+            f"{r['server_share']:.0%} ({r['server_share_max']:.0%}) | {pg} |")
+    condition = (f"{c['latency'] * 1000:.0f} ms latency" if c["latency"] else "loopback")
+    rows: list[Row] = []
+    for name in CONTENDERS[1:]:
+        if name in s:
+            limit = FIRST_TARGET if name.endswith("first") else NOOP_TARGET
+            rows.append((f"6. wall, sync {name} / export, {condition} ({orders:,} orders)",
+                         f"{s[name]['ratio']:.2f} ({s[name]['records_per_s']:,.0f} rec/s)",
+                         f"<= {limit}", met(s[name]["ratio"] <= limit)))
+    return lines, rows, s
+
+
+def _sync_profiles(c: dict[str, Any], orders: int) -> list[str]:
+    """The time slices of one condition's untimed pass (if it had one)."""
+    from _sync import CONTENDERS
+
+    profiles = c["profiles"]
+    if not profiles:
+        return []
+    names = [n for n in CONTENDERS if n in profiles]
+    kinds: list[str] = []
+    for n in names:
+        kinds += [k for k in profiles[n] if k not in kinds and k not in ("wall", "cpu")]
+    lines = ["", f"### Where a sync's time goes, {c['name']} (one untimed pass each, wall "
+             "seconds; statements timed around `AsyncConnection.execute`)", "",
+             "| slice | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for kind in kinds:
+        cells = [profiles[n].get(kind, 0.0) for n in names]
+        lines.append(f"| {kind} | " + " | ".join(
+            f"{v:.2f} ({v / orders * 1e6:.1f} us/rec)" for v in cells) + " |")
+    lines.append("| **wall (client CPU)** | " + " | ".join(
+        f"**{profiles[n]['wall']:.2f}** ({profiles[n]['cpu']:.2f})" for n in names) + " |")
+    return lines

@@ -8,8 +8,10 @@ what a user writes by hand and with the physical limit.
 Sections: ``cpu`` (client CPU per order: raw aiohttp + json.loads dicts, the same plus a
 hand-written attrs class, the library), ``decode`` (one page through the library's decode path
 beside json.loads), ``faults`` (ordered vs unordered iteration under latency and faults),
-``latency`` (wall time against concurrency, the sandbox and the pre-rendered server) and
-``memory`` (peak traced memory streaming a long list).
+``latency`` (wall time against concurrency, the sandbox and the pre-rendered server),
+``memory`` (peak traced memory streaming a long list) and ``sync`` (100,000 orders synced into
+SQLite and PostgreSQL beside a plain export; needs the ``[sync]`` extra and PostgreSQL 15
+binaries, else its PostgreSQL rows are left out).
 
 Every server runs in its own process (``_server.py``) and reports its own CPU share, printed
 beside each result, so a run limited by the server is visible (and flagged above 80% of a
@@ -36,12 +38,13 @@ import _report
 import aiohttp
 from _cpu import cpu_comparison, decode_micro
 from _memory import peak_memory
+from _sync import sync_benchmark
 from _wall import latency_bound, ordered_vs_unordered
 
 from yeastar_csss_async import __version__
 
 RESULTS = Path(__file__).parent / "results"
-SECTIONS = ("cpu", "decode", "faults", "latency", "memory")
+SECTIONS = ("cpu", "decode", "faults", "latency", "memory", "sync")
 
 
 def machine() -> str:
@@ -80,9 +83,12 @@ async def run_section(name: str, quick: bool, results: dict[str, Any]) -> list[_
             more, row = _report.latency_section(results[f"latency_{kind}"])
             lines += [*more, ""]
             rows += row
-    else:
+    elif name == "memory":
         results["memory"] = await peak_memory(quick)
         lines, rows = _report.memory_section(results["memory"], quick)
+    else:
+        results["sync"] = await sync_benchmark(quick)
+        lines, rows = _report.sync_section(results["sync"])
     text = "\n".join(lines)
     results.setdefault("text", []).append(text)
     print(f"{text}\n\n({name}: {time.monotonic() - started:.0f} s)\n", flush=True)
