@@ -292,3 +292,25 @@ def test_log_records_are_one_line_each_with_the_error_named(
     assert capfd.readouterr().err == (
         "yeastar-csss: error: Error handling request: KeyError: 'x'\n"
         "yeastar-csss: error: two lines\n")
+
+
+def test_an_unpaired_surrogate_is_written_as_its_json_escape_not_an_error() -> None:
+    """A server may send ``"\\ud800"`` (the library decodes it, as JSON allows); UTF-8 cannot
+    hold it, so JSON Lines writes the escape JSON had, and reading the line back gives the
+    same text; CSV writes the escape as text."""
+    from yeastar_csss_async import Order
+
+    class Collect:
+        def __init__(self) -> None:
+            self.data = b""
+
+        def write(self, data: bytes) -> None:
+            self.data += data
+
+    record = Order(id="1", order_no="a\ud800b\u00e9")
+    lines = Collect()
+    JsonLinesEncoder(Order).encode([record], lines)  # type: ignore[arg-type]
+    assert json.loads(lines.data)["order_no"] == "a\ud800b\u00e9"
+    table = Collect()
+    CsvEncoder(Order).encode([record], table)  # type: ignore[arg-type]
+    assert table.data.decode("utf-8").split(",")[1] == "a\\ud800b\u00e9"

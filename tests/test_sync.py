@@ -401,3 +401,23 @@ class socket_closed_port:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+async def test_text_no_database_can_hold_is_stored_with_a_replacement_character(
+    store: SyncStore,
+) -> None:
+    """A hostile server can send a NUL (PostgreSQL text cannot hold it) or an escaped lone
+    surrogate (not UTF-8 at all); the run completes, and a re-sync sees nothing changed."""
+    orders = [Order(id="1", order_no="a\x00b"), Order(id="2", order_no="c\ud800d"),
+              Order(id="3\x00", product_name="fine")]
+
+    async def batches() -> AsyncIterator[tuple[dict[str, object], list[Order]]]:
+        yield {}, orders
+
+    assert counts(await store.sync("orders", batches())) == (3, 3, 0, 0, 0)
+    stored = await rows(store, "orders")
+    assert stored["1"]["order_no"] == "a\ufffdb"
+    assert stored["2"]["order_no"] == "c\ufffdd"
+    assert stored["2"]["payload"]["order_no"] == "c\ufffdd"
+    assert stored["3\ufffd"]["product_name"] == "fine"
+    assert counts(await store.sync("orders", batches())) == (3, 0, 0, 3, 0)

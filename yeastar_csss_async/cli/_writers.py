@@ -75,7 +75,9 @@ class TextEncoder:
             output.write(text)
 
     def encode(self, records: Sequence[object], output: Output) -> None:
-        output.write(self.format(records).encode("utf-8"))
+        # An unpaired surrogate (a server may send one JSON-escaped) is not UTF-8: it is
+        # written as its escape, ``\\ud800``, which is what JSON would have sent.
+        output.write(self.format(records).encode("utf-8", "backslashreplace"))
 
     def end(self, output: Output) -> None:
         """Nothing: a text format is complete after its last record."""

@@ -33,13 +33,34 @@ class RowMaker:
 
         ``payload`` is the record as :func:`~yeastar_csss_async.to_jsonable` writes it, and
         ``content_hash`` a 128-bit BLAKE2b of that JSON with sorted keys: equal hashes mean
-        equal field values.
+        equal field values. Text no database can hold as it is, a NUL or an unpaired
+        surrogate (which JSON can escape), is stored with U+FFFD in its place.
         """
         payload = to_jsonable(record)
         assert isinstance(payload, dict)
+        try:
+            encoded = _ENCODE(payload)
+        except UnicodeEncodeError:  # an unpaired surrogate (JSON may escape one)
+            encoded = b"\\u0000"
+        if b"\\u0000" in encoded:  # NUL or worse: text no database column can hold as is
+            payload = _storable(payload)
+            encoded = _ENCODE(payload)
         row: dict[str, Any] = {name: payload[name] for name in self._from_json}
         for name in self._native:
             row[name] = getattr(record, name)
         row["payload"] = payload
-        row["content_hash"] = hashlib.blake2b(_ENCODE(payload), digest_size=16).hexdigest()
+        row["content_hash"] = hashlib.blake2b(encoded, digest_size=16).hexdigest()
         return row
+
+
+def _storable(value: Any) -> Any:
+    """``value`` with every NUL and unpaired surrogate in its text replaced by U+FFFD: text
+    PostgreSQL cannot store (NUL) or that is not UTF-8 at all (a lone surrogate)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd").encode("utf-16", "surrogatepass") \
+            .decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    return value
