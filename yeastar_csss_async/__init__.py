@@ -10,6 +10,7 @@ See ``README.md`` for the guarantees (concurrency, bounded memory, no loss, retr
 signing, cancellation, secrets).
 """
 
+from ._coordination import AccountLink, Coordinator, LocalCoordinator, SharedToken
 from ._csss import CSSSClient
 from ._csss_protocol import csss_sign_content, sign_csss_body
 from ._errors import (
@@ -51,15 +52,18 @@ from .models import (
 
 __all__ = [
     "APIError",
+    "AccountLink",
     "ActivationStatus",
     "AuthenticationError",
     "BadRequestError",
     "CSSSClient",
     "ConfigurationError",
+    "Coordinator",
     "CurrencyCode",
     "EndUserInfo",
     "JSONSafe",
     "JSONValue",
+    "LocalCoordinator",
     "NotFoundError",
     "OpenStrEnum",
     "Order",
@@ -76,6 +80,7 @@ __all__ = [
     "ResponseFormatError",
     "RetryPolicy",
     "ServiceInfo",
+    "SharedToken",
     "SubscriptionProduct",
     "TransportConnectionError",
     "TransportError",

@@ -7,6 +7,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
+from ._coordination import AccountLink, SharedToken
 from ._errors import APIError, AuthenticationError, Redactor, ResponseFormatError
 from ._transport import logger
 from ._yeastar_protocol import (
@@ -51,12 +52,19 @@ class TokenManager:
       that needs it waits for that one renewal and shares its outcome, success or failure
       (20 callers with a wrong secret cause one credential request, not 20).
     * :meth:`rejected` renews after a 401 only if the rejected token is still the current one.
+    * With a coordinator ``link``, the token is the fleet's: a process takes the stored one
+      while it is good, renews under the fleet's renewal lock (reading the store again once it
+      holds it: another process may have renewed meanwhile), reads the store again after a
+      failed refresh (refresh tokens may rotate) and stores what it got.
     """
 
     def __init__(
-        self, fetch: GrantFetcher, client_id: str, client_secret: str, redactor: Redactor
+        self, fetch: GrantFetcher, client_id: str, client_secret: str, redactor: Redactor,
+        link: AccountLink | None = None,
     ) -> None:
         self._fetch = fetch
+        self._link = link
+        self._bad: str | None = None  # the token a 401 refused: never taken from the store
         self._client_id = client_id
         self._client_secret = client_secret
         self._redactor = redactor
@@ -106,6 +114,7 @@ class TokenManager:
         Returns the token to retry with, and whether a renewal started after this rejection
         produced it (False when another task had renewed already, or had a renewal under way).
         """
+        self._bad = token
         if self._access is not None and self._access != token:
             return self._access, False
         if self._renewal is not None:
@@ -163,15 +172,66 @@ class TokenManager:
             raise
 
     async def _request(self) -> str:
-        if self._refresh is not None and time.monotonic() < self._refresh_expires_at:
-            logger.debug("renewing the access token with the refresh token")
-            failed: str | None = None
-            try:
-                return self._store(await self._fetch(refresh_form(self._refresh)))
-            except (APIError, ResponseFormatError) as exc:
-                failed = type(exc).__name__
-            logger.debug("token refresh failed (%s); requesting a new token", failed)
-            self._refresh = None
+        link = self._link
+        if link is None:
+            return await self._try_refresh() or await self._credentials()
+        adopted = self._adopt(await link.load_token())
+        if adopted is not None:
+            return adopted
+        async with link.renewal():
+            adopted = self._adopt(await link.load_token())  # renewed while we waited?
+            if adopted is not None:
+                return adopted
+            token = await self._try_refresh()
+            if token is None:  # a rotated refresh token? another process may have renewed
+                adopted = self._adopt(await link.load_token())
+                if adopted is not None:
+                    return adopted
+                token = await self._credentials()
+            await link.store_token(self._shared())
+            return token
+
+    def _adopt(self, shared: SharedToken | None) -> str | None:
+        """Take the fleet's token if it is news (not the one this manager is renewing, nor
+        one a 401 refused) and good for a while yet."""
+        if shared is None or shared.access_token in (self._bad, self._access):
+            return None
+        left = shared.expires_at - time.time()
+        if left <= min(_EARLY_MAX, max(MIN_TOKEN_LIFETIME, _EARLY_SHARE * left)):
+            return None
+        now = time.monotonic()
+        self._redactor.rotate(shared.access_token)
+        self._access = shared.access_token
+        self._expires_at = now + left
+        self._renew_at = self._expires_at - min(_EARLY_MAX, _EARLY_SHARE * left)
+        if shared.refresh_token is not None:
+            self._redactor.rotate(shared.refresh_token)
+            self._refresh = shared.refresh_token
+            self._refresh_expires_at = now + (shared.refresh_expires_at - time.time())
+        return shared.access_token
+
+    def _shared(self) -> SharedToken:
+        """This manager's token as the fleet stores it (wall-clock expiry times)."""
+        assert self._access is not None
+        offset = time.time() - time.monotonic()
+        return SharedToken(self._access, self._expires_at + offset, self._refresh,
+                           self._refresh_expires_at + offset if self._refresh else 0.0)
+
+    async def _try_refresh(self) -> str | None:
+        """A token from the refresh token, or None when there is none or it was refused."""
+        if self._refresh is None or time.monotonic() >= self._refresh_expires_at:
+            return None
+        logger.debug("renewing the access token with the refresh token")
+        failed: str | None = None
+        try:
+            return self._store(await self._fetch(refresh_form(self._refresh)))
+        except (APIError, ResponseFormatError) as exc:
+            failed = type(exc).__name__
+        logger.debug("token refresh failed (%s); requesting a new token", failed)
+        self._refresh = None
+        return None
+
+    async def _credentials(self) -> str:
         logger.debug("requesting an access token with the client credentials")
         rejected: APIError | None = None
         try:

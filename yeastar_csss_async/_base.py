@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from types import TracebackType
@@ -10,6 +11,7 @@ from typing import Self, TypedDict, TypeVar
 
 import aiohttp
 
+from ._coordination import Coordinator
 from ._errors import ConfigurationError, Redactor
 from ._paging import PageIterator
 from ._retry import RetryPolicy
@@ -30,7 +32,12 @@ class ClientOptions(TypedDict, total=False):
     session: aiohttp.ClientSession | None
     user_agent: str | None
     max_response_bytes: int
+    coordinator: Coordinator | None
 
+LEASE_MIN_SECONDS = 60.0
+"""A fleet-wide slot is a lease this long at least (twice ``timeout`` if that is more): a
+request attempt holds its slot at most ``timeout`` seconds, and a process that dies holding
+one frees it when the lease runs out."""
 READ_AHEAD_FACTOR = 2
 """Page fetches in flight per iterator, per unit of ``max_concurrency`` (the ones over the
 limit wait for a slot, so a slot that frees up is taken at once)."""
@@ -61,6 +68,8 @@ class BaseClient:
         redactor: Redactor,
         describe_error: ErrorDescriber,
         max_response_bytes: int,
+        coordinator: Coordinator | None = None,
+        account: str = "",
     ) -> None:
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError("retry must be a RetryPolicy or None")
@@ -73,6 +82,13 @@ class BaseClient:
             timeout=timeout, session=session, user_agent=user_agent, redactor=redactor,
             describe_error=describe_error, max_response_bytes=max_response_bytes,
         )
+        if coordinator is not None:
+            if not isinstance(coordinator, Coordinator):
+                raise TypeError("coordinator must be a Coordinator (e.g. "
+                                "yeastar_csss_async.redis.RedisCoordinator) or None")
+            self._transport.link = coordinator.link(
+                account, max_concurrency=max_concurrency,
+                lease_seconds=max(LEASE_MIN_SECONDS, 2 * timeout))
 
     @property
     def base_url(self) -> str:
@@ -110,7 +126,12 @@ class BaseClient:
         On a view from :meth:`with_options` this does nothing: the view shares the client's
         session, which the client itself closes."""
         if self._view_of is None:
-            await self._transport.aclose()
+            link, self._transport.link = self._transport.link, None
+            try:
+                if link is not None:
+                    await link.aclose()
+            finally:
+                await self._transport.aclose()
 
     def with_options(self, *, timeout: float | None = None,
                      retry: RetryPolicy | None = None) -> Self:
@@ -173,3 +194,9 @@ def credentials_from_env(environ: Mapping[str, str] | None, names: tuple[str, st
     if missing:
         raise ConfigurationError(f"set {' and '.join(missing)} in the environment")
     return values[0], values[1], env.get(base_url_name, "").strip() or None
+
+
+def account_key(kind: str, identity: str) -> str:
+    """The name a coordinator knows an account by: the API and a hash of its public id (the
+    client id or access code), the same in every process and never a secret."""
+    return f"{kind}-{hashlib.sha256(identity.encode()).hexdigest()[:24]}"

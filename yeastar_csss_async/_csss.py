@@ -8,7 +8,8 @@ from typing import Self, Unpack
 
 import aiohttp
 
-from ._base import BaseClient, ClientOptions, credentials_from_env
+from ._base import BaseClient, ClientOptions, account_key, credentials_from_env
+from ._coordination import Coordinator
 from ._csss_protocol import (
     CSSS_QUERY_ORDER_PATH,
     build_csss_body,
@@ -55,6 +56,7 @@ class CSSSClient(BaseClient):
         user_agent: str | None = None,
         language: str = "en-US",
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self.access_code = require_text("access_code", access_code)
         self._secret = require_text("secret", secret)
@@ -64,7 +66,8 @@ class CSSSClient(BaseClient):
             base_url=base_url, max_concurrency=max_concurrency, retry=retry, timeout=timeout,
             session=session, user_agent=user_agent, redactor=redactor,
             describe_error=lambda r: describe_csss_error(r.status, r.body, redactor),
-            max_response_bytes=max_response_bytes,
+            max_response_bytes=max_response_bytes, coordinator=coordinator,
+            account=account_key("csss", access_code),
         )
 
     @classmethod

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import aiohttp
 import attrs
 
+from ._coordination import AccountLink
 from ._errors import (
     QUOTE_LIMIT,
     APIError,
@@ -168,6 +169,8 @@ class Transport:
         self.user_agent = user_agent or DEFAULT_USER_AGENT
         self.stats = TransportStats()
         self.gate = PauseGate()
+        self.link: AccountLink | None = None
+        """The account's link to a coordinator (fleet-wide slots and pause), if any."""
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._slots = asyncio.Semaphore(max_concurrency)
         self._shared = _Shared(session)
@@ -273,6 +276,8 @@ class Transport:
             self._log_retry(label, f"HTTP {response.status}", delay, attempt)
             if retry_after is not None or response.status == 429:
                 self.gate.pause(delay)  # the whole client waits, not just this task
+                if self.link is not None:  # ... and every process of the account
+                    await self.link.pause(delay)
                 self.stats.retries += 1
                 continue
             await self._backoff(delay)
@@ -287,19 +292,18 @@ class Transport:
         if spec.headers:
             headers.update(spec.headers)
         url = self.base_url + spec.path
-        async with self._slots:
-            started = time.monotonic()
-            if self.gate.until > started:  # checked inline: no coroutine per request
-                await self.gate.wait()
+        link = self.link
+        if link is None:
+            async with self._slots:
                 started = time.monotonic()
-            data = spec.render() if spec.render is not None else spec.data
-            self.stats.requests += 1
-            async with session.request(
-                spec.method, url, params=spec.params, data=data, headers=headers,
-                timeout=self._timeout, allow_redirects=False,
-            ) as response:
-                body = await self._read_body(response)
-                raw = RawResponse(response.status, response.headers, body)
+                if self.gate.until > started:  # checked inline: no coroutine per request
+                    await self.gate.wait()
+                    started = time.monotonic()
+                raw = await self._exchange(session, spec, url, headers)
+        else:  # the account's fleet-wide slot, which also waits out the shared pause
+            async with link.slot():
+                started = time.monotonic()
+                raw = await self._exchange(session, spec, url, headers)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s %s -> HTTP %d in %.3fs", spec.method, spec.path, raw.status,
@@ -307,6 +311,18 @@ class Transport:
                 extra={"method": spec.method, "path": spec.path, "status": raw.status},
             )
         return raw
+
+    async def _exchange(self, session: aiohttp.ClientSession, spec: RequestSpec, url: str,
+                        headers: dict[str, str]) -> RawResponse:
+        """One request and its whole answer (the caller holds a slot)."""
+        data = spec.render() if spec.render is not None else spec.data
+        self.stats.requests += 1
+        async with session.request(
+            spec.method, url, params=spec.params, data=data, headers=headers,
+            timeout=self._timeout, allow_redirects=False,
+        ) as response:
+            body = await self._read_body(response)
+            return RawResponse(response.status, response.headers, body)
 
     async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
         """The whole body, or :class:`ResponseFormatError` as soon as it is known to be larger

@@ -10,8 +10,9 @@ from typing import Literal, Self, TypeVar, Unpack, overload
 import aiohttp
 
 from ._auth import TokenManager
-from ._base import BaseClient, ClientOptions, credentials_from_env
+from ._base import BaseClient, ClientOptions, account_key, credentials_from_env
 from ._converters import structure_items
+from ._coordination import Coordinator
 from ._errors import APIError, AuthenticationError, Redactor
 from ._paging import PageIterator, PageStream
 from ._retry import RetryPolicy
@@ -74,6 +75,7 @@ class YeastarPartnerClient(BaseClient):
         session: aiohttp.ClientSession | None = None,
         user_agent: str | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self.client_id = require_text("client_id", client_id)
         redactor = Redactor([require_text("client_secret", client_secret)])
@@ -81,9 +83,11 @@ class YeastarPartnerClient(BaseClient):
             base_url=base_url, max_concurrency=max_concurrency, retry=retry, timeout=timeout,
             session=session, user_agent=user_agent, redactor=redactor,
             describe_error=lambda r: describe_yeastar_error(r.status, r.body, redactor),
-            max_response_bytes=max_response_bytes,
+            max_response_bytes=max_response_bytes, coordinator=coordinator,
+            account=account_key("yeastar", client_id),
         )
-        self._tokens = TokenManager(self._request_token, client_id, client_secret, redactor)
+        self._tokens = TokenManager(self._request_token, client_id, client_secret, redactor,
+                                    self._transport.link)
 
     @classmethod
     def from_env(cls, *, environ: Mapping[str, str] | None = None,
