@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import itertools
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
@@ -29,6 +30,7 @@ from aiohttp import web
 from yeastar_csss_async import CSSSClient, RetryPolicy, YeastarPartnerClient
 
 from _postgres import PostgresServer, start_server
+from _redis import DATABASES, RedisServer, start_redis
 
 if TYPE_CHECKING:
     from yeastar_csss_async.sandbox import Sandbox, SandboxConfig
@@ -222,3 +224,33 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     tables. Dispose your engines (``await engine.dispose()``) before the test ends."""
     with postgres_server.temporary_database() as name:
         yield postgres_server.sqlalchemy_url_for(name)
+
+
+# -- Redis (one throwaway server per session; see tests/_redis.py) -----------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on 127.0.0.1 for the whole session (no persistence): ``.port``,
+    ``.url(db)``, ``.command(...)``, and ``.stop()``/``.kill()``/``.start()``/``.restart()``
+    for tests that take Redis away (``redis_url`` starts it again for the next test). Skips
+    locally and fails under ``CI=true`` when redis-server is missing."""
+    server = start_redis()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+_redis_databases = itertools.count()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """URL of an empty logical database of ``redis_server``, a different one per test (so a
+    straggler of an earlier test cannot write into this one). Close your clients
+    (``await client.aclose()``) before the test ends."""
+    redis_server.ensure_running()
+    db = next(_redis_databases) % DATABASES
+    redis_server.command("FLUSHDB", db=db)
+    return redis_server.url(db)

@@ -9,6 +9,7 @@ Catch :class:`YeastarCSSSError` for everything, or a subclass to be narrow::
     │   ├── PermissionDeniedError  HTTP 403 / ``permission_denied``: not allowed to this account
     │   ├── NotFoundError        HTTP 404
     │   └── RateLimitError       HTTP 429 outlasted the retries, or Retry-After was too long
+    ├── CoordinatorError         the store a fleet shares (Redis) failed
     ├── TransportError           network failure or timeout when the retries ran out
     │   ├── TransportTimeoutError     the last attempt timed out (also a ``TimeoutError``)
     │   └── TransportConnectionError  the last attempt could not connect or lost the
@@ -37,6 +38,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
+    "CoordinatorError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -270,6 +272,12 @@ class TransportTimeoutError(TransportError, TimeoutError):
 class TransportConnectionError(TransportError, ConnectionError):
     """The last attempt could not connect, or the connection broke or answered garbage. Also
     a ``ConnectionError``."""
+
+
+class CoordinatorError(YeastarCSSSError):
+    """A coordinator (the store a fleet of processes shares, e.g. Redis) was unreachable or
+    failed. The text names it (a Redis URL without its password) and the operation; it never
+    holds a token or password. A client never falls back to limits of its own instead."""
 
 
 class ConfigurationError(YeastarCSSSError, ValueError):
