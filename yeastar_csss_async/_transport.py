@@ -300,10 +300,14 @@ class Transport:
                     await self.gate.wait()
                     started = time.monotonic()
                 raw = await self._exchange(session, spec, url, headers)
+                if raw.status >= 429:  # pause before the slot is free for another request
+                    self._pause_early(raw)
         else:  # the account's fleet-wide slot, which also waits out the shared pause
             async with link.slot():
                 started = time.monotonic()
                 raw = await self._exchange(session, spec, url, headers)
+                if raw.status >= 429 and (pause := self._pause_early(raw)) is not None:
+                    await link.pause(pause)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s %s -> HTTP %d in %.3fs", spec.method, spec.path, raw.status,
@@ -311,6 +315,23 @@ class Transport:
                 extra={"method": spec.method, "path": spec.path, "status": raw.status},
             )
         return raw
+
+    def _pause_early(self, raw: RawResponse) -> float | None:
+        """For an answer that will pause the client (a 429, or a retried status with a
+        ``Retry-After`` it may honour), the pause, set now: while the answering request still
+        holds its slot, so no request takes that slot before the pause is in place.
+        :meth:`send` then lengthens it to the backoff it chooses."""
+        if not is_retryable_status(raw.status):
+            return None
+        retry_after = parse_retry_after(raw.headers.get("Retry-After"))
+        if retry_after is None:
+            if raw.status != 429:
+                return None
+            retry_after = self.retry.initial_backoff
+        elif retry_after > self.retry.max_retry_after:
+            return None  # refused in send(): this call fails, nobody is paused
+        self.gate.pause(retry_after)
+        return retry_after
 
     async def _exchange(self, session: aiohttp.ClientSession, spec: RequestSpec, url: str,
                         headers: dict[str, str]) -> RawResponse:
