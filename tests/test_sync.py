@@ -421,3 +421,26 @@ async def test_text_no_database_can_hold_is_stored_with_a_replacement_character(
     assert stored["2"]["payload"]["order_no"] == "c\ufffdd"
     assert stored["3\ufffd"]["product_name"] == "fine"
     assert counts(await store.sync("orders", batches())) == (3, 0, 0, 3, 0)
+
+
+async def test_processes_opening_a_new_sqlite_database_at_once_all_succeed(
+    tmp_path: Path,
+) -> None:
+    """SQLite runs DDL outside a transaction: without the schema lock, two processes creating
+    the tables of a new database at once fail with "table ... already exists"."""
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    script = ("import asyncio, sys\n"
+              "from yeastar_csss_async.sync import SyncStore\n"
+              "async def main():\n"
+              "    async with SyncStore(sys.argv[1]) as store:\n"
+              "        print(await store.schema_version())\n"
+              "asyncio.run(main())\n")
+    processes = [await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, url, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE) for _ in range(6)]
+    outcomes = [await asyncio.wait_for(process.communicate(), 120) for process in processes]
+    for process, (out, err) in zip(processes, outcomes, strict=True):
+        assert process.returncode == 0, err.decode()[-1000:]
+        assert out.decode().strip() == "1"

@@ -9,6 +9,7 @@ run left ``running`` by a dead process is recognised: its lock is free.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import hashlib
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ._errors import SyncError, SyncLockedError
 
-__all__ = ["lock_key", "sync_lock"]
+__all__ = ["lock_key", "schema_lock", "sync_lock"]
 
 _HELD: set[tuple[str, int]] = set()
 """Locks this process holds (database, key): refused before the operating system is asked,
@@ -99,7 +100,7 @@ def _file_lock(sqlite_path: str, key: int, account: str, list_name: str) -> Iter
         raise SyncError(f"cannot create the lock file {path}: "
                         f"{error.strerror or error}") from None
     try:
-        offset = key & 0x7FFF_FFFF_FFFF  # a byte in a sparse range: nothing is written
+        offset = 1 + (key & 0x7FFF_FFFF_FFFE)  # a byte in a sparse range (0: the schema's)
         if _F_OFD_SETLK is not None:
             request = struct.pack("hhxxxxqqixxxx", fcntl.F_WRLCK, os.SEEK_SET, offset, 1, 0)
             try:
@@ -114,3 +115,25 @@ def _file_lock(sqlite_path: str, key: int, account: str, list_name: str) -> Iter
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+@contextlib.asynccontextmanager
+async def schema_lock(sqlite_path: str) -> AsyncIterator[None]:
+    """Hold byte 0 of the SQLite file's ``.sync-lock`` while the schema is created or
+    upgraded, waiting for another process doing the same (SQLite runs DDL outside a
+    transaction, so two processes opening a new database at once would both create it)."""
+    path = sqlite_path + ".sync-lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise SyncError(f"cannot create the lock file {path}: "
+                        f"{error.strerror or error}") from None
+    try:
+        if _F_OFD_SETLK is not None:
+            request = struct.pack("hhxxxxqqixxxx", fcntl.F_WRLCK, os.SEEK_SET, 0, 1, 0)
+            await asyncio.to_thread(fcntl.fcntl, fd, fcntl.F_OFD_SETLKW, request)
+        else:
+            await asyncio.to_thread(fcntl.lockf, fd, fcntl.LOCK_EX, 1, 0)
+        yield
+    finally:
+        os.close(fd)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .._errors import shorten
 from ._errors import SchemaVersionError, SyncError
+from ._locks import schema_lock
 from ._report import SyncReport
 from ._tables import LISTS, METADATA, RUNS, SCHEMA_INFO
 
@@ -161,10 +162,33 @@ class SyncStore:
         return shorten(f"{type(cause).__name__}: {text}" if text else type(cause).__name__, 300)
 
     async def _upgrade(self) -> None:
-        async with self.engine.begin() as connection:
-            if self.dialect == "postgresql":  # one upgrader at a time
+        async with self.engine.connect() as connection:
+            if await connection.run_sync(self._is_current):
+                return
+        # One upgrader at a time: a lock beside the SQLite file, an advisory lock in
+        # PostgreSQL; the schema is read again once it is held.
+        async with contextlib.AsyncExitStack() as stack:
+            if self.sqlite_path is not None:
+                await stack.enter_async_context(schema_lock(self.sqlite_path))
+            connection = await stack.enter_async_context(self.engine.begin())
+            if self.dialect == "postgresql":
                 await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(0x59435353)))
             await connection.run_sync(self._upgrade_schema)
+
+    def _is_current(self, connection: Connection) -> bool:
+        """Whether the schema is this release's (nothing to create or upgrade)."""
+        if not sa.inspect(connection).has_table(SCHEMA_INFO.name):
+            return False
+        version = connection.execute(sa.select(SCHEMA_INFO.c.version)).scalar() or 0
+        self._refuse_newer(version)
+        return bool(version == SCHEMA_VERSION)
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.display_url}: schema version {version} was written by a newer release "
+                f"of yeastar-csss-async (this one knows up to {SCHEMA_VERSION}); upgrade "
+                "yeastar-csss-async to use it")
 
     def _upgrade_schema(self, connection: Connection) -> None:
         inspector = sa.inspect(connection)
@@ -178,11 +202,7 @@ class SyncStore:
                                 f"{SCHEMA_INFO.name}: not a database of this library")
             SCHEMA_INFO.create(connection)
             version = 0
-        if version > SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"{self.display_url}: schema version {version} was written by a newer release "
-                f"of yeastar-csss-async (this one knows up to {SCHEMA_VERSION}); upgrade "
-                "yeastar-csss-async to use it")
+        self._refuse_newer(version)
         for step in range(version + 1, SCHEMA_VERSION + 1):
             MIGRATIONS[step](connection)
         if version == 0:
