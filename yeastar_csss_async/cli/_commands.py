@@ -69,6 +69,10 @@ async def run(args: argparse.Namespace) -> int:
             from ._sync import run_sync  # the [sync] extra is imported only for sync
 
             return await run_sync(args)
+        if args.command in ("worker", "enqueue"):
+            from ._workers import run_enqueue, run_worker  # the [workers] extra: only here
+
+            return await (run_worker(args) if args.command == "worker" else run_enqueue(args))
         return await _serve(args)
     except asyncio.CancelledError:
         if terminated:

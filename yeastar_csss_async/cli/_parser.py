@@ -28,6 +28,8 @@ examples:
   yeastar-csss export package-orders --order-status 1 --output -
   yeastar-csss export all --output-dir exports --format xlsx
   yeastar-csss sync orders --db postgresql://user:password@host/db
+  yeastar-csss worker --redis redis://localhost:6379/0 --accounts accounts.toml --db URL
+  yeastar-csss enqueue sync orders --account acme --redis redis://localhost:6379/0
   yeastar-csss sandbox --port 8080
 
 credentials: YEASTAR_CLIENT_ID and YEASTAR_CLIENT_SECRET (orders, products), CSSS_ACCESS_CODE
@@ -68,6 +70,38 @@ Tables: orders, products, package_orders (one column per field, plus payload,
 first_seen_at, last_seen_at, changed_at, gone_at) and sync_runs. Needs the [sync] extra:
 pip install 'yeastar-csss-async[sync]'. A second sync of the same account and list while
 one runs is refused.
+"""
+
+
+WORKER_DESCRIPTION = """\
+Run sync and export jobs queued in Redis (taskiq; needs the [workers] extra: pip install
+'yeastar-csss-async[workers]') until SIGTERM or Ctrl-C, then let running jobs finish and
+exit 0. Jobs name an account of --accounts and a list, never a credential. Every client is
+built with a Redis coordinator, so all workers share each account's token, concurrency
+limit and 429 pause.
+
+accounts file (TOML): per account, the NAMES of the environment variables holding its
+credentials:
+
+  [accounts.acme]
+  yeastar_client_id_env = "ACME_YEASTAR_CLIENT_ID"
+  yeastar_client_secret_env = "ACME_YEASTAR_CLIENT_SECRET"
+  csss_access_code_env = "ACME_CSSS_ACCESS_CODE"   # optional
+  csss_secret_env = "ACME_CSSS_SECRET"             # optional
+  base_url = "https://..."                          # optional, both APIs
+  max_concurrency = 8                               # optional, for the whole fleet
+
+A variable that is not set fails that account's jobs, naming the variable.
+"""
+
+ENQUEUE_DESCRIPTION = """\
+Queue one job for the workers (yeastar-csss worker) and print its task id. The job holds
+the account name and the list (and for export the file name), never a credential.
+
+examples:
+  yeastar-csss enqueue sync orders --account acme --redis redis://localhost:6379/0
+  yeastar-csss enqueue export products --account acme --output acme-products.jsonl \\
+      --redis redis://localhost:6379/0
 """
 
 
@@ -133,7 +167,69 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the simulated Yeastar Partner Portal and CSSS API until Ctrl-C "
                     "or SIGTERM, printing its URL and its (public, sandbox-only) "
                     "credentials."))
+    _add_worker(commands.add_parser(
+        "worker", help="run sync and export jobs from Redis (taskiq) until SIGTERM",
+        description=WORKER_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter))
+    _add_enqueue(commands.add_parser(
+        "enqueue", help="queue one sync or export job for the workers; prints its id",
+        description=ENQUEUE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter))
     return parser
+
+
+def check_redis_url(text: str) -> str:
+    """An argparse type: ``text`` if it is a redis://, rediss:// or unix:// URL."""
+    scheme = urllib.parse.urlsplit(text).scheme if "://" in text else ""
+    if scheme not in ("redis", "rediss", "unix"):
+        raise argparse.ArgumentTypeError(
+            "expected a redis://, rediss:// or unix:// URL, got "
+            f"{text.split('@')[-1][:80]!r}")  # no password in the message
+    return text
+
+
+def _add_jobs_queue(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--redis", required=True, type=check_redis_url, metavar="URL",
+                        help="the Redis the jobs go through: redis://[:PASSWORD@]HOST:PORT/DB")
+    parser.add_argument("--queue", default="yeastar-csss:jobs", metavar="NAME",
+                        help="the Redis stream of the jobs (default yeastar-csss:jobs)")
+
+
+def _add_worker(worker: argparse.ArgumentParser) -> None:
+    _add_jobs_queue(worker)
+    worker.add_argument("--accounts", required=True, metavar="FILE",
+                        help="the accounts file (TOML; see above)")
+    worker.add_argument("--db", required=True, metavar="URL",
+                        help="the database syncs write to: sqlite:///FILE or "
+                             "postgresql://USER:PASSWORD@HOST/DB")
+    worker.add_argument("--workers", type=_positive, default=1, metavar="N",
+                        help="worker processes to run (default 1)")
+    worker.add_argument("--jobs", type=_positive, default=4, metavar="N",
+                        help="jobs each process runs at once (default 4)")
+    worker.add_argument("--namespace", default="yeastar-csss", metavar="NAME",
+                        help="key prefix of the shared token, limits and pauses in Redis; "
+                             "the same for every worker of one fleet (default yeastar-csss)")
+    worker.add_argument("--export-dir", default=".", metavar="DIR",
+                        help="where export jobs write their files (default: the working "
+                             "directory); a job cannot write outside it")
+    worker.add_argument("--shutdown-timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                        help="on SIGTERM, how long running jobs may take to finish before "
+                             "they are cancelled and left for another worker (default 30)")
+
+
+def _add_enqueue(enqueue: argparse.ArgumentParser) -> None:
+    actions = enqueue.add_subparsers(dest="action", required=True, metavar="JOB")
+    sync = actions.add_parser("sync", help="sync a list of an account into the workers' "
+                                           "database")
+    export = actions.add_parser("export", help="export a list of an account to a JSON lines "
+                                               "file in the workers' --export-dir")
+    for parser, verb in ((sync, "sync"), (export, "export")):
+        parser.add_argument("kind", choices=LISTS, metavar="LIST",
+                            help=f"what to {verb}: orders, products or package-orders")
+        parser.add_argument("--account", required=True, metavar="NAME",
+                            help="an account of the workers' accounts file")
+        _add_jobs_queue(parser)
+    export.add_argument("--output", "-o", required=True, metavar="FILE",
+                        help="file name inside the workers' --export-dir")
 
 
 def _add_export(export: argparse.ArgumentParser) -> None:

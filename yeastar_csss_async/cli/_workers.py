@@ -1,0 +1,198 @@
+"""``yeastar-csss worker`` and ``yeastar-csss enqueue`` (extra ``[workers]``): taskiq jobs
+through Redis. Only these commands import taskiq."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+from ._commands import UsageError
+from ._output import say
+
+__all__ = ["run_enqueue", "run_worker"]
+
+MISSING_EXTRA = ("worker and enqueue need the [workers] extra: "
+                 "pip install 'yeastar-csss-async[workers]'")
+
+
+def _tasks() -> ModuleType:
+    try:
+        from .. import tasks
+    except ImportError:
+        raise UsageError(MISSING_EXTRA) from None
+    return tasks
+
+
+async def run_enqueue(args: argparse.Namespace) -> int:
+    """Queue one job; print its task id (one line on stdout)."""
+    tasks = _tasks()
+    if not args.account.strip():
+        raise UsageError("--account must not be empty")
+    broker = tasks.make_broker(args.redis, queue_name=args.queue, results=False)
+    try:
+        await broker.startup()
+        if args.action == "sync":
+            task_id = await tasks.enqueue_sync(broker, args.account, args.kind)
+        else:
+            task_id = await tasks.enqueue_export(broker, args.account, args.kind, args.output)
+    except (OSError, _redis_errors()) as error:
+        raise _redis_failure(args.redis, error) from None
+    finally:
+        with contextlib.suppress(Exception):
+            await broker.shutdown()
+    print(task_id, flush=True)
+    return 0
+
+
+async def run_worker(args: argparse.Namespace) -> int:
+    """Run jobs until SIGTERM or SIGINT (then let running jobs finish: exit 0)."""
+    tasks = _tasks()
+    accounts, export_dir = _check_worker_options(tasks, args)
+    if args.workers > 1:
+        from ..sync import SyncStore
+
+        # Create or upgrade the tables once, here, rather than in N processes at once
+        # (their schema creations would race on a new database).
+        async with SyncStore(args.db):
+            pass
+        return await _supervise(args)
+    broker = tasks.make_broker(args.redis, queue_name=args.queue)
+    tasks.configure_worker(broker, tasks.WorkerSettings(
+        accounts=accounts, database_url=args.db, redis_url=args.redis,
+        namespace=args.namespace, export_dir=export_dir))
+    stop = asyncio.Event()
+
+    def ready() -> None:
+        say(f"worker {os.getpid()} ready: {len(accounts)} accounts, queue {args.queue}")
+
+    with _stop_on_signals(stop.set), _job_log():
+        try:
+            await tasks.serve(broker, stop, max_jobs=args.jobs,
+                              shutdown_timeout=args.shutdown_timeout, on_ready=ready)
+        except (OSError, _redis_errors()) as error:
+            raise _redis_failure(args.redis, error) from None
+    say(f"worker {os.getpid()} stopped")
+    return 0
+
+
+def _check_worker_options(tasks: ModuleType, args: argparse.Namespace) -> tuple[Any, str]:
+    """The accounts and the export directory (absolute); usage errors before anything
+    starts."""
+    try:
+        accounts = tasks.load_accounts(args.accounts)
+    except tasks.AccountsFileError as error:
+        raise UsageError(str(error)) from None
+    if not os.path.isdir(args.export_dir):
+        raise UsageError(f"--export-dir {args.export_dir}: no such directory")
+    try:
+        from ..sync import SyncError, SyncStore
+    except ImportError:
+        raise UsageError(MISSING_EXTRA) from None
+    try:
+        SyncStore(args.db)  # the URL is checked now; the worker connects when it starts
+    except SyncError as error:
+        raise UsageError(str(error)) from None
+    return accounts, os.path.abspath(args.export_dir)
+
+
+async def _supervise(args: argparse.Namespace) -> int:
+    """``--workers N``: N worker processes; a signal is passed on to each of them."""
+    argv = [sys.executable, "-m", "yeastar_csss_async", "worker", "--redis", args.redis,
+            "--accounts", args.accounts, "--db", args.db, "--workers", "1",
+            "--jobs", str(args.jobs), "--queue", args.queue, "--namespace", args.namespace,
+            "--export-dir", args.export_dir, "--shutdown-timeout", str(args.shutdown_timeout)]
+    children: list[asyncio.subprocess.Process] = []
+    stopping: list[bool] = []
+
+    def stop() -> None:
+        stopping.append(True)
+        for child in children:
+            if child.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(signal.SIGTERM)
+
+    with _stop_on_signals(stop):
+        try:
+            for _ in range(args.workers):
+                children.append(await asyncio.create_subprocess_exec(
+                    *argv, stdin=asyncio.subprocess.DEVNULL))
+            waits = {asyncio.ensure_future(child.wait()): child for child in children}
+            pending = set(waits)
+            code = 0
+            while pending:
+                done, pending = await asyncio.wait(pending,
+                                                   return_when=asyncio.FIRST_COMPLETED)
+                for finished in done:
+                    status = finished.result()
+                    if status != 0 and not stopping:
+                        say(f"yeastar-csss: worker {waits[finished].pid} exited with "
+                            f"status {status}: stopping the others")
+                        code = 1
+                        stop()
+                    elif status != 0:
+                        code = code or 1
+            return code
+        finally:
+            for child in children:  # cancelled (or failed to start the rest): leave none
+                if child.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        child.kill()
+                    await child.wait()
+
+
+@contextlib.contextmanager
+def _stop_on_signals(callback: object) -> Iterator[None]:
+    """SIGTERM and SIGINT call ``callback`` instead of cancelling the command."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, callback)  # type: ignore[arg-type]
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+@contextlib.contextmanager
+def _job_log() -> Iterator[None]:
+    """One line on stderr per job done (the tasks log it at INFO)."""
+
+    class Line(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            with contextlib.suppress(Exception):
+                say(f"worker {os.getpid()}: {record.getMessage()}")
+
+    logger = logging.getLogger("yeastar_csss_async.tasks")
+    handler, level = Line(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _redis_errors() -> type[Exception]:
+    from redis.exceptions import RedisError
+
+    return RedisError
+
+
+def _redis_failure(url: str, error: BaseException) -> Exception:
+    from .._errors import shorten
+    from ..redis import CoordinatorError, _display_url
+
+    return CoordinatorError(f"Redis at {_display_url(url)} failed: "
+                            f"{shorten(f'{type(error).__name__}: {error}')}")

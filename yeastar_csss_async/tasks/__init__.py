@@ -1,0 +1,64 @@
+"""Sync and export jobs for a fleet of workers, on taskiq and Redis (extra ``[workers]``).
+
+::
+
+    from yeastar_csss_async.tasks import enqueue_sync, make_broker
+
+    broker = make_broker("redis://localhost:6379/0")
+    await broker.startup()
+    task_id = await enqueue_sync(broker, "acme", "orders")
+    await broker.shutdown()
+
+Workers run ``yeastar-csss worker --redis URL --accounts FILE --db URL``: each job names an
+account of the accounts file and a list, never a credential; the worker reads the account's
+credentials from the environment variables the file names, and builds its clients with a
+:class:`~yeastar_csss_async.redis.RedisCoordinator`, so every worker of the fleet shares
+each account's token, concurrency limit and 429 pause.
+"""
+
+from __future__ import annotations
+
+try:
+    import taskiq  # noqa: F401
+    import taskiq_redis  # noqa: F401
+except ImportError as error:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError("yeastar_csss_async.tasks needs the [workers] extra: "
+                      "pip install 'yeastar-csss-async[workers]'") from error
+
+from ._accounts import AccountConfig, AccountsFileError, load_accounts, parse_accounts
+from ._broker import (
+    DEFAULT_QUEUE,
+    EXPORT_TASK,
+    LIST_NAMES,
+    SYNC_TASK,
+    configure_worker,
+    enqueue_export,
+    enqueue_sync,
+    export_list,
+    make_broker,
+    sync_list,
+    worker_resources,
+)
+from ._resources import WorkerResources, WorkerSettings
+from ._worker import serve
+
+__all__ = [
+    "DEFAULT_QUEUE",
+    "EXPORT_TASK",
+    "LIST_NAMES",
+    "SYNC_TASK",
+    "AccountConfig",
+    "AccountsFileError",
+    "WorkerResources",
+    "WorkerSettings",
+    "configure_worker",
+    "enqueue_export",
+    "enqueue_sync",
+    "export_list",
+    "load_accounts",
+    "make_broker",
+    "parse_accounts",
+    "serve",
+    "sync_list",
+    "worker_resources",
+]
