@@ -91,14 +91,19 @@ async def _advisory_lock(engine: AsyncEngine, key: int, account: str,
 _F_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", None)
 
 
-@contextlib.contextmanager
-def _file_lock(sqlite_path: str, key: int, account: str, list_name: str) -> Iterator[None]:
+def _open_lock_file(sqlite_path: str) -> int:
+    """The descriptor of ``<database>.sync-lock`` (created if missing)."""
     path = sqlite_path + ".sync-lock"
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as error:
         raise SyncError(f"cannot create the lock file {path}: "
                         f"{error.strerror or error}") from None
+
+
+@contextlib.contextmanager
+def _file_lock(sqlite_path: str, key: int, account: str, list_name: str) -> Iterator[None]:
+    fd = _open_lock_file(sqlite_path)
     try:
         offset = 1 + (key & 0x7FFF_FFFF_FFFE)  # a byte in a sparse range (0: the schema's)
         if _F_OFD_SETLK is not None:
@@ -122,12 +127,7 @@ async def schema_lock(sqlite_path: str) -> AsyncIterator[None]:
     """Hold byte 0 of the SQLite file's ``.sync-lock`` while the schema is created or
     upgraded, waiting for another process doing the same (SQLite runs DDL outside a
     transaction, so two processes opening a new database at once would both create it)."""
-    path = sqlite_path + ".sync-lock"
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as error:
-        raise SyncError(f"cannot create the lock file {path}: "
-                        f"{error.strerror or error}") from None
+    fd = _open_lock_file(sqlite_path)
     try:
         if _F_OFD_SETLK is not None:
             request = struct.pack("hhxxxxqqixxxx", fcntl.F_WRLCK, os.SEEK_SET, 0, 1, 0)
