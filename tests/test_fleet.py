@@ -120,3 +120,46 @@ async def test_redis_going_away_mid_run_fails_clearly_or_completes_without_a_han
             assert result["error"].startswith("Redis at redis://127.0.0.1")
             assert "\n" not in result["error"]
     assert any(code == 3 for code, _ in results)  # Redis did go away under someone
+
+
+async def test_a_process_killed_holding_slots_frees_them_when_their_leases_run_out(
+    sandbox: Sandbox, redis_url: str,
+) -> None:
+    """A process takes every slot of the account with requests that never get an answer (its
+    concurrent pages after page 1), and is killed with SIGKILL. Another process can send
+    nothing until those leases run out (``slot_lease(timeout)``: 6 s for a 1 s timeout), and
+    then reads every record."""
+    from yeastar_csss_async._base import slot_lease
+
+    lease = slot_lease(1.0)
+    held = asyncio.Event()
+    victim_requests: list[float] = []
+    survivor_requests: list[float] = []
+
+    async def hang_the_victim(request: web.Request) -> web.StreamResponse | None:
+        if request.path != ORDERS_PATH:
+            return None
+        if request.headers.get("User-Agent") != "victim":
+            survivor_requests.append(time.monotonic())
+        elif request.query["pageNo"] != "1":
+            victim_requests.append(time.monotonic())
+            if len(victim_requests) >= LIMIT:
+                held.set()
+            await asyncio.Event().wait()  # never answers (cancelled when the sandbox stops)
+        return None
+
+    sandbox.intercept = hang_the_victim
+    started = time.monotonic()  # no lease of the victim can be older than this
+    victim = await asyncio.create_subprocess_exec(
+        sys.executable, str(WORKER), sandbox.base_url, redis_url, str(LIMIT), "1", "victim",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await asyncio.wait_for(held.wait(), HANG_GUARD)
+    finally:
+        victim.kill()  # SIGKILL: its leases stay behind in Redis
+        await victim.wait()
+    [(code, result)] = await run_fleet(sandbox, redis_url, count=1)
+    assert code == 0, result
+    assert result["ids"] == [record["id"] for record in sandbox.orders]
+    assert survivor_requests
+    assert min(survivor_requests) >= started + lease  # nothing before the leases ran out

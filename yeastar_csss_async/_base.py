@@ -34,10 +34,16 @@ class ClientOptions(TypedDict, total=False):
     max_response_bytes: int
     coordinator: Coordinator | None
 
-LEASE_MIN_SECONDS = 60.0
-"""A fleet-wide slot is a lease this long at least (twice ``timeout`` if that is more): a
-request attempt holds its slot at most ``timeout`` seconds, and a process that dies holding
-one frees it when the lease runs out."""
+LEASE_MARGIN_SECONDS = 5.0
+
+
+def slot_lease(timeout: float) -> float:
+    """How long a fleet-wide slot lease lasts: twice ``timeout``, and at least ``timeout``
+    plus 5 s. A request attempt holds its slot at most ``timeout`` seconds (plus setting a
+    pause), and a process that dies holding one frees it when the lease runs out."""
+    return max(2 * timeout, timeout + LEASE_MARGIN_SECONDS)
+
+
 READ_AHEAD_FACTOR = 2
 """Page fetches in flight per iterator, per unit of ``max_concurrency`` (the ones over the
 limit wait for a slot, so a slot that frees up is taken at once)."""
@@ -88,7 +94,7 @@ class BaseClient:
                                 "yeastar_csss_async.redis.RedisCoordinator) or None")
             self._transport.link = coordinator.link(
                 account, max_concurrency=max_concurrency,
-                lease_seconds=max(LEASE_MIN_SECONDS, 2 * timeout))
+                lease_seconds=slot_lease(timeout))
 
     @property
     def base_url(self) -> str:
