@@ -44,7 +44,7 @@ from ._coordination import AccountLink, Coordinator, SharedToken
 from ._errors import CoordinatorError, Redactor, shorten
 from ._validation import require_positive_int, require_seconds
 
-__all__ = ["CoordinatorError", "RedisAccountLink", "RedisCoordinator"]
+__all__ = ["CoordinatorError", "RedisAccountLink", "RedisCoordinator", "display_url"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ return 0
 """
 
 
-def _display_url(url: str) -> str:
+def display_url(url: str) -> str:
     """``url`` with its password masked and its query (which may hold one) dropped."""
     try:
         parts = urlsplit(url)
@@ -168,10 +168,10 @@ class RedisCoordinator(Coordinator):
         with contextlib.suppress(ValueError, TypeError):
             client = aioredis.from_url(url, **redis_kwargs)
         if client is None:  # raised here, unchained: redis-py's error may quote the URL
-            raise ValueError(f"not a usable Redis URL: {_display_url(url)}")
+            raise ValueError(f"not a usable Redis URL: {display_url(url)}")
         self = cls(client, namespace=namespace, renewal_lease=renewal_lease)
         self._owns_client = True
-        self._url = _display_url(url)
+        self._url = display_url(url)
         return self
 
     @property

@@ -192,7 +192,7 @@ def _redis_errors() -> type[Exception]:
 
 def _redis_failure(url: str, error: BaseException) -> Exception:
     from .._errors import shorten
-    from ..redis import CoordinatorError, _display_url
+    from ..redis import CoordinatorError, display_url
 
-    return CoordinatorError(f"Redis at {_display_url(url)} failed: "
+    return CoordinatorError(f"Redis at {display_url(url)} failed: "
                             f"{shorten(f'{type(error).__name__}: {error}')}")
