@@ -316,3 +316,100 @@ def _sync_profiles(c: dict[str, Any], orders: int) -> list[str]:
     lines.append("| **wall (client CPU)** | " + " | ".join(
         f"**{profiles[n]['wall']:.2f}** ({profiles[n]['cpu']:.2f})" for n in names) + " |")
     return lines
+
+
+def fleet_section(result: dict[str, Any]) -> tuple[list[str], list[Row]]:
+    """Section 7 (opt-in): 1, 2 and 4 worker processes syncing many sandbox accounts."""
+    from _fleet import BASELINE, CONTENDERS, summarize
+
+    accounts, orders, cores = result["accounts"], result["orders"], result["cores"]
+    title = (f"## 7. A fleet of workers: {accounts} accounts x {orders:,} orders, "
+             f"{result['latency'] * 1000:.0f} ms per request")
+    if "skipped" in result:
+        return [title, "", f"Skipped: {result['skipped']}."], [
+            ("7. fleet of workers", "skipped", "-", result["skipped"])]
+    db = (f"a fresh database of a throwaway {result['pg_version']} cluster (fsync off): "
+          "processes write at once" if result["pg_version"] else
+          f"**SQLite** (PostgreSQL missing: {result['pg_missing']}): one writer at a time, "
+          "so the processes queue on its write lock")
+    s = summarize(result)
+    lines = [title, "",
+             "The real `yeastar-csss worker --workers N --jobs 1` (taskiq, Redis "
+             f"{result['redis_version']}, every client with the Redis coordinator) syncs the "
+             "orders of each account once "
+             f"into {db}. Each account is its own sandbox process (max_concurrency "
+             f"{result['concurrency']} for the account, page size {result['page_size']}) with "
+             "its own client id. Clock: the first enqueue to the last `sync_runs.finished_at`; "
+             "the workers are started and ready before it. Contenders alternate (the order "
+             f"reverses on odd repeats); {result['repeats']} repeats, medians with min-max; "
+             "ratio = throughput / one process's in the same repeat. `1 process, --jobs 4`: "
+             "four syncs at once in one process, what one process gets without a fleet.", "",
+             f"Floors: latency = ceil(accounts / syncs at once) x one account's ideal "
+             f"(token, page 1, then the rest {result['concurrency']} at a time: "
+             f"{result['ideal_account']:.2f} s); CPU = all CPU seconds of the window (workers, "
+             f"sandboxes, PostgreSQL, redis-server, this harness) / {cores} cores. "
+             "wall / floor near 1: at the physical limit.", "",
+             "| contender | syncs at once | records/s | wall (s) | min-max | / 1 process "
+             "| ratio min-max | latency floor (s) | CPU floor (s) | wall / floor | workers CPU "
+             "(s) | busiest worker, share of a core | sandboxes CPU (s), busiest share "
+             "| PostgreSQL CPU (s) | redis CPU (s) | machine busy |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, processes, jobs in CONTENDERS:
+        r = s[name]
+        lines.append(
+            f"| {name} | {processes * jobs} | {r['records_per_s']:,.0f} | {r['wall']:.2f} | "
+            f"{r['wall_min']:.2f}-{r['wall_max']:.2f} | {r['ratio']:.2f} | "
+            f"{r['ratio_min']:.2f}-{r['ratio_max']:.2f} | {r['latency_floor']:.2f} | "
+            f"{r['cpu_floor']:.2f} | {r['to_floor']:.2f} | {r['workers_cpu']:.2f} | "
+            f"{r['worker_share_max']:.0%} | {r['sandbox_cpu']:.2f}, "
+            f"{r['sandbox_share_max']:.0%} | {r['pg_cpu']:.2f} | {r['redis_cpu']:.2f} | "
+            f"{r['machine_busy']:.0%} |")
+    lines += ["", "Shared limits and rows, per run (a fresh Redis database each: no token "
+              "carried over):", "",
+              "| contender | requests | peak in flight at a sandbox (limit "
+              f"{result['concurrency']}) | token grants per account | processes that ran a "
+              "job: jobs each, per repeat | every run complete, every row there |",
+              "|---|---:|---:|---|---|---|"]
+    for name, _, _ in CONTENDERS:
+        r = s[name]
+        lines.append(f"| {name} | {r['requests']:,.0f} | {r['peak_in_flight']} | "
+                     f"{', '.join(map(str, r['grants']))} | {'; '.join(r['jobs_per_process'])} | "
+                     f"{'yes' if not r['problems'] else '**no**: ' + '; '.join(r['problems'][:3])}"
+                     " |")
+    uneven = [n for n, processes, _ in CONTENDERS if any(
+        int(split.split("+")[0]) > -(-accounts // processes) or split.count("+") < processes - 1
+        for split in s[n]["jobs_per_process"])]
+    if uneven:
+        lines += ["", f"**Uneven split** ({', '.join(uneven)}): a worker took more than its "
+                  "share of the jobs. taskiq-redis's `RedisStreamBroker` reads up to "
+                  "`xread_count` (default 100) jobs per `XREADGROUP` and holds them while it "
+                  "runs `--jobs` at a time, so the processes that read first keep the queue "
+                  "and the others idle; the latency floor assumes an even split."]
+    def bound(r: dict[str, Any]) -> str:
+        if r["split_floor"] > max(r["latency_floor"], r["cpu_floor"]):
+            return (f"the uneven split: the busiest worker's jobs one after another "
+                    f"({r['split_floor']:.1f} s of latency)")
+        if r["cpu_floor"] > r["latency_floor"]:
+            return "CPU (the cores)"
+        return "the API's latency"
+
+    lines += ["", "Bottleneck: " + "; ".join(
+        f"{n}: {bound(s[n])}, machine {s[n]['machine_busy']:.0%} busy"
+        for n, _, _ in CONTENDERS) + f". With {cores} cores, "
+        "no more than about "
+        f"{cores} CPU-busy processes can run at once: past that, more workers only share the "
+        "same cores. Each account here runs in one process at a time (one job per account); "
+        "several processes sharing one account's token and limit are checked by "
+        "`tests/test_fleet.py`."]
+    limits = all(not s[n]["problems"] for n, _, _ in CONTENDERS)
+    rows: list[Row] = []
+    for name, _, _ in CONTENDERS[1:3]:
+        r = s[name]
+        rows.append((f"7. fleet, {name} / {BASELINE} ({accounts} accounts x {orders:,} "
+                     f"orders, {result['latency'] * 1000:.0f} ms)",
+                     f"{r['ratio']:.2f} ({r['records_per_s']:,.0f} rec/s)",
+                     "near-linear until the cores: wall <= 1.25 x max(latency, CPU floor)",
+                     met(r["to_floor"] <= 1.25) + f" ({r['to_floor']:.2f})"))
+    rows.append(("7. fleet, shared limits held (peak in flight, one token per account) and "
+                 "every row there", "yes" if limits else "no", "yes", met(limits)))
+    return lines, rows

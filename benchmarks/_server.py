@@ -11,6 +11,8 @@ Two kinds run in a spawned child process, so their CPU never counts against the 
 The parent talks to the child over a pipe, answered by a thread in the child: ``stats()``
 returns the child's ``time.process_time()`` and ``time.monotonic()`` with its counters, so the
 server's CPU share over a run is (CPU seconds) / (wall seconds), measured in the server itself.
+A sandbox child also answers ``sandbox_stats()``: its peak requests in flight and token
+grants (read on its event loop), so a harness can check a fleet's shared limits.
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ class ServerSpec:
     latency: float = 0.0
     fault_rate: float = 0.0
     sandbox: dict[str, Any] = field(default_factory=dict)
+    client_id: str = ""
+    """Sandbox only: the Yeastar client id it accepts instead of ``SANDBOX_CLIENT_ID``
+    (patched in the child, which serves one sandbox), so that several sandbox processes are
+    several accounts to a coordinator, which knows an account by its client id."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,10 @@ async def _serve(spec: ServerSpec, conn: Connection) -> None:
         await site.start()
         port = runner.addresses[0][1]
     else:
+        if spec.client_id:
+            from yeastar_csss_async.sandbox import _app
+
+            _app.SANDBOX_CLIENT_ID = spec.client_id  # type: ignore[misc]
         config = SandboxConfig(orders=spec.orders, latency=spec.latency, **spec.sandbox)
         sandbox = Sandbox(config)
         port = int((await sandbox.start()).rsplit(":", 1)[1])
@@ -167,6 +177,16 @@ async def _serve(spec: ServerSpec, conn: Connection) -> None:
         if pages is not None:
             pages.reset(seed)
 
+    async def sandbox_stats(reset: bool) -> dict[str, Any]:
+        assert sandbox is not None
+        stats = sandbox.stats
+        found = {"requests": stats.requests, "token_requests": stats.token_requests,
+                 "grants": dict(stats.grants), "peak_in_flight": stats.peak_in_flight,
+                 "faults": dict(stats.faults)}
+        if reset:
+            stats.reset()
+        return found
+
     def answer() -> None:  # a thread: the event loop never waits on the pipe
         while True:
             message = conn.recv()
@@ -176,6 +196,9 @@ async def _serve(spec: ServerSpec, conn: Connection) -> None:
             elif message[0] == "reset":
                 asyncio.run_coroutine_threadsafe(reset(message[1]), loop).result()
                 conn.send("ok")
+            elif message[0] == "sandbox_stats":
+                conn.send(asyncio.run_coroutine_threadsafe(sandbox_stats(message[1]),
+                                                           loop).result())
             else:
                 loop.call_soon_threadsafe(stop.set)
                 return
@@ -220,6 +243,14 @@ class ServerHandle:
         """Page servers: forget attempts seen and draw faults from ``seed`` from now on."""
         self._conn.send(("reset", seed))
         self._conn.recv()
+
+    def sandbox_stats(self, *, reset: bool = False) -> dict[str, Any]:
+        """Sandboxes: requests, token requests, ``grants`` by grant type and
+        ``peak_in_flight`` (business requests) since the last reset; ``reset`` zeroes them
+        after reading."""
+        self._conn.send(("sandbox_stats", reset))
+        found: dict[str, Any] = self._conn.recv()
+        return found
 
 
 @contextlib.contextmanager

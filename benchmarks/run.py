@@ -4,6 +4,7 @@ what a user writes by hand and with the physical limit.
     python benchmarks/run.py                  # the full run (about 6.5 minutes on 2 cores)
     python benchmarks/run.py --quick          # fewer repeats and orders (about 3.5 minutes)
     python benchmarks/run.py --only cpu,decode
+    python benchmarks/run.py --only fleet     # opt-in: a fleet of worker processes (~3 min)
 
 Sections: ``cpu`` (client CPU per order: raw aiohttp + json.loads dicts, the same plus a
 hand-written attrs class, the library), ``decode`` (one page through the library's decode path
@@ -12,6 +13,11 @@ beside json.loads), ``faults`` (ordered vs unordered iteration under latency and
 ``memory`` (peak traced memory streaming a long list) and ``sync`` (100,000 orders synced into
 SQLite and PostgreSQL beside a plain export; needs the ``[sync]`` extra and PostgreSQL 15
 binaries, else its PostgreSQL rows are left out).
+
+Opt-in, run only when named (``--only fleet``, about 3 minutes; not in the full run):
+``fleet`` (1, 2 and 4 ``yeastar-csss worker`` processes syncing 8 sandbox accounts at 50 ms
+per request into PostgreSQL, as a ratio to one process, with the shared limits checked;
+needs the ``[workers]`` extra and ``redis-server``, else it is skipped and says why).
 
 Every server runs in its own process (``_server.py``) and reports its own CPU share, printed
 beside each result, so a run limited by the server is visible (and flagged above 80% of a
@@ -37,6 +43,7 @@ from typing import Any
 import _report
 import aiohttp
 from _cpu import cpu_comparison, decode_micro
+from _fleet import fleet_benchmark
 from _memory import peak_memory
 from _sync import sync_benchmark
 from _wall import latency_bound, ordered_vs_unordered
@@ -45,6 +52,8 @@ from yeastar_csss_async import __version__
 
 RESULTS = Path(__file__).parent / "results"
 SECTIONS = ("cpu", "decode", "faults", "latency", "memory", "sync")
+OPT_IN = ("fleet",)
+"""Sections run only when named with ``--only`` (not part of the full run)."""
 
 
 def machine() -> str:
@@ -86,6 +95,9 @@ async def run_section(name: str, quick: bool, results: dict[str, Any]) -> list[_
     elif name == "memory":
         results["memory"] = await peak_memory(quick)
         lines, rows = _report.memory_section(results["memory"], quick)
+    elif name == "fleet":
+        results["fleet"] = await fleet_benchmark(quick)
+        lines, rows = _report.fleet_section(results["fleet"])
     else:
         results["sync"] = await sync_benchmark(quick)
         lines, rows = _report.sync_section(results["sync"])
@@ -124,10 +136,11 @@ async def main(quick: bool, only: list[str]) -> None:
 
 def parse_only(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in SECTIONS]
+    unknown = [n for n in names if n not in SECTIONS + OPT_IN]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"sections are {', '.join(SECTIONS)}; got {text!r}")
-    return [n for n in SECTIONS if n in names]  # always in the report's order
+        raise argparse.ArgumentTypeError(f"sections are {', '.join(SECTIONS + OPT_IN)}; "
+                                         f"got {text!r}")
+    return [n for n in SECTIONS + OPT_IN if n in names]  # always in the report's order
 
 
 if __name__ == "__main__":
@@ -135,6 +148,7 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true",
                         help="fewer repeats and orders (about 3.5 minutes)")
     parser.add_argument("--only", type=parse_only, default=list(SECTIONS),
-                        help=f"comma-separated sections to run: {','.join(SECTIONS)}")
+                        help=f"comma-separated sections to run: {','.join(SECTIONS)}; "
+                             f"opt-in, only when named: {','.join(OPT_IN)}")
     arguments = parser.parse_args()
     sys.exit(asyncio.run(main(arguments.quick, arguments.only)))

@@ -202,7 +202,10 @@ def credentials_from_env(environ: Mapping[str, str] | None, names: tuple[str, st
     return values[0], values[1], env.get(base_url_name, "").strip() or None
 
 
-def account_key(kind: str, identity: str) -> str:
+def account_key(kind: str, identity: str, base_url: str) -> str:
     """The name a coordinator knows an account by: the API and a hash of its public id (the
-    client id or access code), the same in every process and never a secret."""
-    return f"{kind}-{hashlib.sha256(identity.encode()).hexdigest()[:24]}"
+    client id or access code) on its server, the same in every process and never a secret.
+    The same id on another server (a sandbox, a staging portal) is another account: its
+    tokens are not valid there."""
+    digest = hashlib.sha256(f"{base_url.rstrip('/')}\0{identity}".encode()).hexdigest()
+    return f"{kind}-{digest[:24]}"

@@ -67,7 +67,7 @@ class CSSSClient(BaseClient):
             session=session, user_agent=user_agent, redactor=redactor,
             describe_error=lambda r: describe_csss_error(r.status, r.body, redactor),
             max_response_bytes=max_response_bytes, coordinator=coordinator,
-            account=account_key("csss", access_code),
+            account=account_key("csss", access_code, base_url),
         )
 
     @classmethod

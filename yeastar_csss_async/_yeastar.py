@@ -84,7 +84,7 @@ class YeastarPartnerClient(BaseClient):
             session=session, user_agent=user_agent, redactor=redactor,
             describe_error=lambda r: describe_yeastar_error(r.status, r.body, redactor),
             max_response_bytes=max_response_bytes, coordinator=coordinator,
-            account=account_key("yeastar", client_id),
+            account=account_key("yeastar", client_id, base_url),
         )
         self._tokens = TokenManager(self._request_token, client_id, client_secret, redactor,
                                     self._transport.link)

@@ -53,7 +53,11 @@ def make_broker(redis_url: str, *, queue_name: str = DEFAULT_QUEUE,
     broker = RedisStreamBroker(redis_url, queue_name=queue_name,
                                consumer_group_name=f"{queue_name}:workers", consumer_id="0",
                                idle_timeout=int(reclaim_after * 1000),
-                               unacknowledged_lock_timeout=30.0)
+                               unacknowledged_lock_timeout=30.0,
+                               # One job per read: a worker claims a job only when it has
+                               # room to run it. (taskiq-redis reads 100 at a time by default,
+                               # and the first worker to read kept them while others idled.)
+                               xread_count=1)
     if results:
         broker = broker.with_result_backend(RedisAsyncResultBackend(
             redis_url, result_ex_time=RESULT_TTL, prefix_str=f"{queue_name}:result"))
