@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import importlib.util
 import math
 import os
 import re
@@ -47,12 +46,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from _server import ServerHandle, ServerSpec, server_process
-from _sync import TESTS, postgres_cpu, postgres_server
+from _sync import postgres_cpu, postgres_server, test_service
 
 ACCOUNTS, MAX_CONCURRENCY, PAGE_SIZE, LATENCY = 8, 4, 100, 0.05
 ORDERS, QUICK_ORDERS = 20_000, 10_000
@@ -72,34 +71,9 @@ def account_names() -> list[str]:
 
 # --- services -----------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def redis_server() -> Iterator[tuple[Any, str]]:
+def redis_server() -> contextlib.AbstractContextManager[tuple[Any, str]]:
     """A started throwaway redis-server (``tests/_redis.py``) and "", or None and why not."""
-    try:
-        import pytest
-
-        skipped: type[BaseException] = pytest.skip.Exception
-        sys.path.insert(0, str(TESTS))  # _redis imports _postgres by name
-        try:
-            spec = importlib.util.spec_from_file_location("_bench_redis", TESTS / "_redis.py")
-            assert spec is not None
-            assert spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-        finally:
-            sys.path.remove(str(TESTS))
-    except Exception as error:
-        yield None, f"cannot load tests/_redis.py: {error}"
-        return
-    try:
-        server = module.start_redis()
-    except (Exception, skipped) as error:
-        yield None, str(error).splitlines()[0] if str(error) else type(error).__name__
-        return
-    try:
-        yield server, ""
-    finally:
-        server.close()
+    return test_service("_redis.py", "start_redis", "close")
 
 
 def _cpu_of(pid: int) -> float:

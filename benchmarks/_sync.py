@@ -38,6 +38,7 @@ import importlib.util
 import math
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -58,36 +59,41 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 # --- PostgreSQL: the tests' throwaway cluster, and its CPU -------------------------------------
 
-def _postgres_module() -> Any:
-    """``tests/_postgres.py``, imported by path (it needs pytest only to skip a test)."""
-    spec = importlib.util.spec_from_file_location("_bench_postgres", TESTS / "_postgres.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @contextlib.contextmanager
-def postgres_server() -> Iterator[tuple[Any, str]]:
-    """A started cluster and "", or None and why not (then the PostgreSQL rows are left out)."""
+def test_service(filename: str, start: str, stop: str) -> Iterator[tuple[Any, str]]:
+    """A server the tests start (``tests/FILENAME``'s ``start()``, stopped with ``stop``)
+    and "", or None and why not (the rows that need it are then left out)."""
     try:
-        module = _postgres_module()
-        import pytest
+        import pytest  # the helpers skip a test with it when the service is missing
 
         skipped: type[BaseException] = pytest.skip.Exception
+        sys.path.insert(0, str(TESTS))  # a helper may import another by name
+        try:
+            spec = importlib.util.spec_from_file_location(f"_bench_{filename[:-3]}",
+                                                          TESTS / filename)
+            assert spec is not None
+            assert spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(str(TESTS))
     except Exception as error:  # pytest missing, or the helper moved
-        yield None, f"cannot load tests/_postgres.py: {error}"
+        yield None, f"cannot load tests/{filename}: {error}"
         return
     try:
-        server = module.start_server()
+        server = getattr(module, start)()
     except (Exception, skipped) as error:
         yield None, str(error).splitlines()[0] if str(error) else type(error).__name__
         return
     try:
         yield server, ""
     finally:
-        server.stop()
+        getattr(server, stop)()
+
+
+def postgres_server() -> contextlib.AbstractContextManager[tuple[Any, str]]:
+    """The tests' throwaway PostgreSQL cluster (``tests/_postgres.py``), or why not."""
+    return test_service("_postgres.py", "start_server", "stop")
 
 
 def postgres_cpu(datadir: Path) -> float:
