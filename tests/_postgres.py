@@ -54,6 +54,15 @@ _LOG_TAIL_LINES = 40
 _PORT_ATTEMPTS = 3
 
 
+def log_tail(logfile: Path, lines: int = _LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of a server's log file (for error messages)."""
+    try:
+        text = logfile.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        return f"(no server log: {exc})"
+    return "\n".join(text[-lines:])
+
+
 def in_ci() -> bool:
     """Whether the run is in CI, where a missing service is a failure rather than a skip."""
     return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
@@ -234,11 +243,7 @@ class PostgresServer:
 
     def log_tail(self) -> str:
         """The last lines of the server log (for error messages)."""
-        try:
-            lines = self.logfile.read_text(errors="replace").splitlines()
-        except OSError as exc:
-            return f"(no server log: {exc})"
-        return "\n".join(lines[-_LOG_TAIL_LINES:])
+        return log_tail(self.logfile)
 
     def start(self) -> None:
         """initdb, start on a free port, create the test role and its database.

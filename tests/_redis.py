@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _postgres import free_port, skip_or_fail
+from _postgres import free_port, log_tail, skip_or_fail
 
 START_TIMEOUT = float(os.environ.get("REDIS_START_TIMEOUT", "30"))
 """Seconds to wait for a started redis-server to answer PING: generous for a busy 2-core
@@ -107,11 +107,7 @@ class RedisServer:
 
     def log_tail(self) -> str:
         """The last lines of the server log (for error messages)."""
-        try:
-            lines = self.logfile.read_text(errors="replace").splitlines()
-        except OSError as exc:
-            return f"(no server log: {exc})"
-        return "\n".join(lines[-_LOG_TAIL_LINES:])
+        return log_tail(self.logfile, _LOG_TAIL_LINES)
 
     def start(self) -> None:
         """Start the server (on a free port the first time, on the same port afterwards) and

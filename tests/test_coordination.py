@@ -4,11 +4,9 @@ pause. ``LocalCoordinator`` (one process) exercises the same seam RedisCoordinat
 from __future__ import annotations
 
 import asyncio
-import time
 from contextlib import AsyncExitStack
 
 import pytest
-from aiohttp import web
 
 from yeastar_csss_async import (
     CSSSClient,
@@ -24,7 +22,8 @@ from yeastar_csss_async.sandbox import (
     Sandbox,
     SandboxConfig,
 )
-from yeastar_csss_async.sandbox._app import ORDERS_PATH
+
+from conftest import OneRateLimit
 
 QUICK = RetryPolicy(initial_backoff=0.01, max_backoff=0.05)
 
@@ -71,31 +70,16 @@ async def test_without_a_coordinator_each_client_has_its_own_token_and_limit(
 async def test_a_429_seen_by_one_client_pauses_every_client_of_the_account(
     sandbox: Sandbox,
 ) -> None:
-    pause = 0.3
-    arrivals: list[float] = []
-    limited: list[float] = []
-
-    async def one_429(request: web.Request) -> web.StreamResponse | None:
-        if request.path != ORDERS_PATH:
-            return None
-        now = time.monotonic()
-        if not limited and request.query.get("pageNo") == "5":
-            limited.append(now)
-            return web.json_response({"code": "too_many_requests"}, status=429,
-                                     headers={"Retry-After": str(pause)})
-        arrivals.append(now)
-        return None
-
-    sandbox.intercept = one_429
+    probe = OneRateLimit(pause=0.3, page_no=5)
+    sandbox.intercept = probe
     async with AsyncExitStack() as stack:
         clients = await yeastar_fleet(stack, sandbox, LocalCoordinator(), 2, limit=4)
         await asyncio.gather(*(read_all(client) for client in clients))
-    assert limited, "the 429 was never served"
+    assert probe.limited, "the 429 was never served"
     # Requests that reached the server's handler during the pause were already past the
     # client's slot when the 429 arrived: at most the limit of them, minus the 429 itself.
-    during = [t for t in arrivals if limited[0] < t < limited[0] + pause - 0.05]
-    assert len(during) <= 4 - 1
-    assert [t for t in arrivals if t > limited[0] + pause]  # and it went on afterwards
+    assert len(probe.during(0.05)) <= 4 - 1
+    assert [t for t in probe.arrivals if t > probe.limited[0] + probe.pause]  # and it went on
 
 
 async def test_a_token_renewed_by_one_client_is_taken_by_the_others(sandbox: Sandbox) -> None:

@@ -18,6 +18,7 @@ from yeastar_csss_async.sandbox import Sandbox, SandboxConfig
 from yeastar_csss_async.sandbox._app import ORDERS_PATH
 
 from _redis import RedisServer
+from conftest import OneRateLimit
 
 WORKER = Path(__file__).with_name("_fleet_worker.py")
 PROCESSES = 4
@@ -62,35 +63,19 @@ async def test_a_fleet_shares_one_token_and_one_limit_and_reads_every_record(
 async def test_a_429_seen_by_one_process_pauses_every_process(
     sandbox: Sandbox, redis_url: str,
 ) -> None:
-    pause = 0.5
-    limited: list[float] = []
-    arrivals: list[float] = []
-
-    async def one_429(request: web.Request) -> web.StreamResponse | None:
-        if request.path != ORDERS_PATH:
-            return None
-        now = time.monotonic()
-        if not limited and request.query.get("pageNo") == "8":
-            limited.append(now)
-            return web.json_response({"code": "too_many_requests"}, status=429,
-                                     headers={"Retry-After": str(pause)})
-        arrivals.append(now)
-        return None
-
-    sandbox.intercept = one_429
+    probe = OneRateLimit(pause=0.5, page_no=8)
+    sandbox.intercept = probe
     # Each request takes 0.1 s, longer than setting the pause takes, so no slot turns over
     # between the 429 and the pause: what arrives within it was already in flight.
     sandbox.config.latency = 0.1
     results = await run_fleet(sandbox, redis_url)
     assert all(code == 0 for code, _ in results)
-    assert limited, "the 429 was never served"
-    start = limited[0]
+    assert probe.limited, "the 429 was never served"
     # What reached the handler within the pause had its slot before the pause was set (it
     # is set before the 429's slot is free): the other slots in flight. Without the shared
     # pause the other three processes would go on sending for the whole half second.
-    during = [t for t in arrivals if start < t < start + pause - 0.1]
-    assert len(during) <= LIMIT - 1
-    assert any(t >= start + pause - 0.1 for t in arrivals)
+    assert len(probe.during(0.1)) <= LIMIT - 1
+    assert any(t >= probe.limited[0] + probe.pause - 0.1 for t in probe.arrivals)
 
 
 async def test_redis_going_away_mid_run_fails_clearly_or_completes_without_a_hang(
