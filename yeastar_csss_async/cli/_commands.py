@@ -33,7 +33,8 @@ from ._output import open_output, say
 from ._parser import LISTS, check_base_url
 from ._writers import make_encoder
 
-__all__ = ["MODELS", "UsageError", "csss_configured", "make_client", "run", "sandbox_url"]
+__all__ = ["MODELS", "UsageError", "csss_configured", "list_names", "make_client",
+           "open_clients", "run", "sandbox_url"]
 
 MODELS: dict[str, type[Any]] = {"orders": Order, "products": Product,
                                 "package-orders": PackageOrder}
@@ -164,26 +165,35 @@ async def sandbox_url(args: argparse.Namespace, names: tuple[str, ...]) -> Async
 # --- export ------------------------------------------------------------------------------
 
 
+def list_names(args: argparse.Namespace) -> tuple[str, ...]:
+    """The lists ``args.kind`` names: one, or for ``all`` every list there are credentials
+    for (package orders only with CSSS credentials or ``--sandbox``)."""
+    if args.kind != "all":
+        return (args.kind,)
+    return LISTS if args.sandbox or csss_configured() else ("orders", "products")
+
+
+async def open_clients(stack: contextlib.AsyncExitStack, args: argparse.Namespace,
+                       names: tuple[str, ...]) -> tuple[BaseClient | None, BaseClient | None]:
+    """The Yeastar and CSSS clients ``names`` need (None where not needed), entered on
+    ``stack``, with the embedded sandbox first when ``--sandbox`` is given. Configuration
+    errors come before any client or output is made."""
+    base_url = await stack.enter_async_context(sandbox_url(args, names)) \
+        if args.sandbox else None
+    yeastar = make_client("orders", args, base_url) \
+        if {"orders", "products"} & set(names) else None
+    csss = make_client("package-orders", args, base_url) if "package-orders" in names else None
+    for client in (yeastar, csss):
+        if client is not None:
+            await stack.enter_async_context(client)
+    return yeastar, csss
+
+
 async def _export(args: argparse.Namespace) -> int:
     _check_options(args)
-    if args.kind != "all":
-        names: tuple[str, ...] = (args.kind,)
-    elif args.sandbox or csss_configured():
-        names = LISTS
-    else:
-        names = ("orders", "products")
+    names = list_names(args)
     async with contextlib.AsyncExitStack() as stack:
-        base_url = None
-        if args.sandbox:
-            base_url = await stack.enter_async_context(sandbox_url(args, names))
-        yeastar = csss = None  # configuration errors come before any output is made
-        if {"orders", "products"} & set(names):
-            yeastar = make_client("orders", args, base_url)
-        if "package-orders" in names:
-            csss = make_client("package-orders", args, base_url)
-        for client in (yeastar, csss):
-            if client is not None:
-                await stack.enter_async_context(client)
+        yeastar, csss = await open_clients(stack, args, names)
         if args.kind != "all":
             client = csss if csss is not None else yeastar
             assert client is not None

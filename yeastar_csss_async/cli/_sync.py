@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any
 from .._base import BaseClient
 from .._csss import CSSSClient
 from .._yeastar import YeastarPartnerClient
-from ._commands import UsageError, csss_configured, make_client, sandbox_url
+from ._commands import UsageError, list_names, open_clients
 from ._export import Progress
 from ._output import say
-from ._parser import LISTS
 
 if TYPE_CHECKING:
     from ..sync import SyncReport, SyncStore
@@ -34,27 +33,13 @@ async def run_sync(args: argparse.Namespace) -> int:
         raise UsageError("--product-id applies to products only")
     if not args.account.strip():
         raise UsageError("--account must not be empty")
-    names: tuple[str, ...]
-    if args.kind != "all":
-        names = (args.kind,)
-    elif args.sandbox or csss_configured():
-        names = LISTS
-    else:
-        names = ("orders", "products")
+    names = list_names(args)
     try:
         store = SyncStore(args.db)
     except SyncError as error:  # not a database URL we can use: configuration
         raise UsageError(str(error)) from None
     async with contextlib.AsyncExitStack() as stack:
-        base_url = await stack.enter_async_context(sandbox_url(args, names)) \
-            if args.sandbox else None
-        yeastar = make_client("orders", args, base_url) \
-            if {"orders", "products"} & set(names) else None
-        csss = make_client("package-orders", args, base_url) \
-            if "package-orders" in names else None
-        for client in (yeastar, csss):
-            if client is not None:
-                await stack.enter_async_context(client)
+        yeastar, csss = await open_clients(stack, args, names)
         try:
             await stack.enter_async_context(store)
         except ImportError as error:  # the database's driver is missing: configuration
