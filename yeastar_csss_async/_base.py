@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from types import TracebackType
 from typing import Self, TypedDict, TypeVar
 
@@ -194,12 +194,20 @@ def credentials_from_env(environ: Mapping[str, str] | None, names: tuple[str, st
                          base_url_name: str) -> tuple[str, str, str | None]:
     """The two credentials (stripped) and the optional base URL from the environment, or a
     :class:`ConfigurationError` naming every variable that is missing or empty."""
-    env = os.environ if environ is None else environ
-    values = [env.get(name, "").strip() for name in names]
-    missing = [name for name, value in zip(names, values, strict=True) if not value]
+    values, missing = env_values(names, environ)
     if missing:
         raise ConfigurationError(f"set {' and '.join(missing)} in the environment")
-    return values[0], values[1], env.get(base_url_name, "").strip() or None
+    base_url = env_values((base_url_name,), environ)[0][0]
+    return values[0], values[1], base_url or None
+
+
+def env_values(names: Sequence[str], environ: Mapping[str, str] | None = None,
+               ) -> tuple[list[str], list[str]]:
+    """The values of the variables ``names`` (stripped; ``""`` when unset) in ``environ``
+    (default ``os.environ``), and the names of those that are unset or blank."""
+    env = os.environ if environ is None else environ
+    values = [env.get(name, "").strip() for name in names]
+    return values, [name for name, value in zip(names, values, strict=True) if not value]
 
 
 def account_key(kind: str, identity: str, base_url: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from .. import CSSSClient, PackageOrder, Product, YeastarPartnerClient
-from .._base import BaseClient
+from .._base import BaseClient, env_values
 from .._paging import PageIterator
 from ..models import Order
 from ..sandbox import (
@@ -107,8 +107,7 @@ def _check_options(args: argparse.Namespace) -> None:
 
 
 def _env(*names: str) -> list[str]:
-    values = [os.environ.get(name, "").strip() for name in names]
-    missing = [name for name, value in zip(names, values, strict=True) if not value]
+    values, missing = env_values(names)
     if missing:
         raise UsageError(f"set {' and '.join(missing)} (or use --sandbox)")
     return values

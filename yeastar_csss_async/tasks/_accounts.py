@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from .._base import env_values
 from .._errors import ConfigurationError
 from .._validation import require_positive_int
 
@@ -61,14 +62,12 @@ class AccountConfig:
 
     def _read(self, api: str, environ: Mapping[str, str] | None,
               keys: tuple[str, str]) -> tuple[str, str]:
-        env = os.environ if environ is None else environ
         names = [getattr(self, key) for key in keys]
         if None in names:
             raise ConfigurationError(
                 f"account {self.name!r} has no {api} credentials: set {' and '.join(keys)} "
                 "in the accounts file")
-        values = [env.get(name, "").strip() for name in names]
-        missing = [name for name, value in zip(names, values, strict=True) if not value]
+        values, missing = env_values(names, environ)
         if missing:
             raise ConfigurationError(
                 f"account {self.name!r}: environment variable "
