@@ -66,14 +66,18 @@ def hand_order(r: dict[str, Any]) -> HandOrder:
     ms = r.get("createTime")
     status, kind, currency = r.get("orderStatus"), r.get("orderType"), r.get("currencyCode")
     return HandOrder(
-        id=r.get("id"), order_no=r.get("orderNo"),
+        id=r.get("id"),
+        order_no=r.get("orderNo"),
         order_status=_STATUSES.get(status, status),
         order_type=_TYPES.get(kind, kind),
         create_time=None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC),
         currency_code=_CURRENCIES.get(currency, currency),
-        total_amount=r.get("totalAmount"), custom_reference_no=r.get("customReferenceNo"),
-        invoice_no=r.get("invoiceNo"), product_model=r.get("productModel"),
-        product_name=r.get("productName"), product_no=r.get("productNo"),
+        total_amount=r.get("totalAmount"),
+        custom_reference_no=r.get("customReferenceNo"),
+        invoice_no=r.get("invoiceNo"),
+        product_model=r.get("productModel"),
+        product_name=r.get("productName"),
+        product_no=r.get("productNo"),
     )
 
 
@@ -96,22 +100,34 @@ def raw_session(concurrency: int) -> aiohttp.ClientSession:
 
 async def get_token(session: aiohttp.ClientSession, base_url: str) -> str:
     """A token from the token endpoint (the page server always answers the same one)."""
-    form = {"grant_type": "pp_credentials", "client_id": SANDBOX_CLIENT_ID,
-            "client_secret": SANDBOX_CLIENT_SECRET}
+    form = {
+        "grant_type": "pp_credentials",
+        "client_id": SANDBOX_CLIENT_ID,
+        "client_secret": SANDBOX_CLIENT_SECRET,
+    }
     async with session.post(base_url + TOKEN_PATH, data=form) as response:
         return str(json.loads(await response.read())["result"]["token"])
 
 
-async def raw_concurrent(session: aiohttp.ClientSession, base_url: str, token: str,
-                         decode: Decode, *, page_size: int, concurrency: int) -> list[Any]:
+async def raw_concurrent(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    token: str,
+    decode: Decode,
+    *,
+    page_size: int,
+    concurrency: int,
+) -> list[Any]:
     """Page 1, then every other page at once under a semaphore; all records in page order."""
     slots = asyncio.Semaphore(concurrency)
     headers = {"Authorization": f"Bearer {token}"}
 
     async def page(page_no: int) -> list[Any]:
         params = {"pageNo": page_no, "pageSize": page_size}
-        async with slots, session.get(base_url + ORDERS_PATH, headers=headers,
-                                      params=params) as response:
+        async with (
+            slots,
+            session.get(base_url + ORDERS_PATH, headers=headers, params=params) as response,
+        ):
             response.raise_for_status()
             total, records = decode(await response.read())
         totals.append(total)
@@ -125,16 +141,16 @@ async def raw_concurrent(session: aiohttp.ClientSession, base_url: str, token: s
     return records
 
 
-async def raw_sequential(session: aiohttp.ClientSession, base_url: str, token: str,
-                         decode: Decode, *, page_size: int) -> list[Any]:
+async def raw_sequential(
+    session: aiohttp.ClientSession, base_url: str, token: str, decode: Decode, *, page_size: int
+) -> list[Any]:
     """The loop a user writes first: one page after another, until a short page."""
     headers = {"Authorization": f"Bearer {token}"}
     records: list[Any] = []
     page_no = 1
     while True:
         params = {"pageNo": page_no, "pageSize": page_size}
-        async with session.get(base_url + ORDERS_PATH, headers=headers,
-                               params=params) as response:
+        async with session.get(base_url + ORDERS_PATH, headers=headers, params=params) as response:
             response.raise_for_status()
             _, page = decode(await response.read())
         records.extend(page)
@@ -145,8 +161,9 @@ async def raw_sequential(session: aiohttp.ClientSession, base_url: str, token: s
 
 def library_client(base_url: str, concurrency: int = 8) -> YeastarPartnerClient:
     """The library with default options (retry policy, timeouts) but the base URL."""
-    return YeastarPartnerClient(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=base_url,
-                                max_concurrency=concurrency)
+    return YeastarPartnerClient(
+        SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=base_url, max_concurrency=concurrency
+    )
 
 
 async def warm(client: YeastarPartnerClient) -> YeastarPartnerClient:
@@ -160,8 +177,9 @@ async def library_list(client: YeastarPartnerClient, *, page_size: int = 100) ->
     return [o async for o in client.iter_orders(page_size=page_size)]
 
 
-async def library_count(client: YeastarPartnerClient, *, page_size: int = 100,
-                        ordered: bool = True) -> int:
+async def library_count(
+    client: YeastarPartnerClient, *, page_size: int = 100, ordered: bool = True
+) -> int:
     """What a user of the library writes to stream every order (and count them)."""
     count = 0
     async for _ in client.iter_orders(page_size=page_size, ordered=ordered):
@@ -184,8 +202,9 @@ class Run:
         return self.cpu / self.wall
 
 
-async def timed(server: ServerHandle, work: Callable[[], Awaitable[Sequence[Any] | int]],
-                expected: int) -> Run:
+async def timed(
+    server: ServerHandle, work: Callable[[], Awaitable[Sequence[Any] | int]], expected: int
+) -> Run:
     """Run ``work`` once; client CPU from ``time.process_time()`` in this process."""
     gc.collect()
     server.mark()

@@ -54,18 +54,29 @@ async def cpu_comparison(quick: bool) -> dict[str, Any]:
     runs: dict[str, list[Run]] = {name: [] for name in CONTENDERS}
     with server_process(ServerSpec("pages", total, page_size)) as server:
         base_url = server.base_url
-        async with raw_session(concurrency) as session, \
-                library_client(base_url, concurrency) as client:
+        async with (
+            raw_session(concurrency) as session,
+            library_client(base_url, concurrency) as client,
+        ):
             await warm(client)
             token = await get_token(session, base_url)
             work = {
-                "raw dicts": lambda: raw_concurrent(session, base_url, token, decode_dicts,
-                                                    page_size=page_size,
-                                                    concurrency=concurrency),
-                "raw + hand attrs": lambda: raw_concurrent(session, base_url, token,
-                                                           decode_hand_attrs,
-                                                           page_size=page_size,
-                                                           concurrency=concurrency),
+                "raw dicts": lambda: raw_concurrent(
+                    session,
+                    base_url,
+                    token,
+                    decode_dicts,
+                    page_size=page_size,
+                    concurrency=concurrency,
+                ),
+                "raw + hand attrs": lambda: raw_concurrent(
+                    session,
+                    base_url,
+                    token,
+                    decode_hand_attrs,
+                    page_size=page_size,
+                    concurrency=concurrency,
+                ),
                 "library": lambda: library_list(client, page_size=page_size),
             }
             for name in CONTENDERS:  # warm-up round, not counted
@@ -74,8 +85,13 @@ async def cpu_comparison(quick: bool) -> dict[str, Any]:
                 turn = repeat % len(CONTENDERS)  # who goes first rotates
                 for name in CONTENDERS[turn:] + CONTENDERS[:turn]:
                     runs[name].append(await timed(server, work[name], total))
-    return {"orders": total, "page_size": page_size, "concurrency": concurrency,
-            "repeats": repeats, "summary": {n: summarize(r) for n, r in runs.items()}}
+    return {
+        "orders": total,
+        "page_size": page_size,
+        "concurrency": concurrency,
+        "repeats": repeats,
+        "summary": {n: summarize(r) for n, r in runs.items()},
+    }
 
 
 def summarize(runs: list[Run]) -> dict[str, float]:
@@ -83,11 +99,14 @@ def summarize(runs: list[Run]) -> dict[str, float]:
     per_order = [r.cpu / r.records * 1e6 for r in runs]
     shares = [r.server.share for r in runs]
     return {
-        "us": statistics.median(per_order), "us_min": min(per_order), "us_max": max(per_order),
+        "us": statistics.median(per_order),
+        "us_min": min(per_order),
+        "us_max": max(per_order),
         "wall": statistics.median(r.wall for r in runs),
         "records_per_s": statistics.median(r.records / r.wall for r in runs),
         "client_share": statistics.median(r.client_share for r in runs),
-        "server_share": statistics.median(shares), "server_share_max": max(shares),
+        "server_share": statistics.median(shares),
+        "server_share_max": max(shares),
     }
 
 
@@ -105,8 +124,9 @@ def decode_micro(quick: bool) -> dict[str, Any]:
     repeat, number = (15, 30) if quick else (25, 60)
     work: dict[str, Callable[[], object]] = {
         "library: decode_page_answer (what get_orders_page runs)": lambda: library_decode(body),
-        "hand-written attrs (json.loads(parse_float=Decimal) + HandOrder)":
-            lambda: decode_hand_attrs(body),
+        "hand-written attrs (json.loads(parse_float=Decimal) + HandOrder)": lambda: (
+            decode_hand_attrs(body)
+        ),
         "json.loads": lambda: json.loads(body),
         "json.loads(parse_float=Decimal)": lambda: json.loads(body, parse_float=Decimal),
     }
@@ -126,8 +146,15 @@ def decode_micro(quick: bool) -> dict[str, Any]:
     results: dict[str, dict[str, float]] = {}
     for name, call in work.items():
         call()  # warm-up
-        times = [t / number / records * 1e6
-                 for t in timeit.Timer(call).repeat(repeat=repeat, number=number)]
+        times = [
+            t / number / records * 1e6
+            for t in timeit.Timer(call).repeat(repeat=repeat, number=number)
+        ]
         results[name] = {"best": min(times), "median": statistics.median(times)}
-    return {"repeat": repeat, "number": number, "records": records, "us": results,
-            "same_values": same_values(body)}
+    return {
+        "repeat": repeat,
+        "number": number,
+        "records": records,
+        "us": results,
+        "same_values": same_values(body),
+    }

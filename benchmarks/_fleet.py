@@ -55,8 +55,12 @@ from _sync import postgres_cpu, postgres_server, test_service
 
 ACCOUNTS, MAX_CONCURRENCY, PAGE_SIZE, LATENCY = 8, 4, 100, 0.05
 ORDERS, QUICK_ORDERS = 20_000, 10_000
-CONTENDERS = (("1 process", 1, 1), ("2 processes", 2, 1), ("4 processes", 4, 1),
-              ("1 process, --jobs 4", 1, 4))
+CONTENDERS = (
+    ("1 process", 1, 1),
+    ("2 processes", 2, 1),
+    ("4 processes", 4, 1),
+    ("1 process, --jobs 4", 1, 4),
+)
 """(name, worker processes, jobs per process)."""
 BASELINE = CONTENDERS[0][0]
 RUN_TIMEOUT = 300.0
@@ -71,6 +75,7 @@ def account_names() -> list[str]:
 
 # --- services -----------------------------------------------------------------------------
 
+
 def redis_server() -> contextlib.AbstractContextManager[tuple[Any, str]]:
     """A started throwaway redis-server (``tests/_redis.py``) and "", or None and why not."""
     return test_service("_redis.py", "start_redis", "close")
@@ -81,7 +86,7 @@ def _cpu_of(pid: int) -> float:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return float("nan")
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
@@ -94,7 +99,7 @@ def tree_cpu(root: int) -> dict[int, float]:
                 text = Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
-            parents[int(entry)] = int(text[text.rindex(")") + 2:].split()[1])
+            parents[int(entry)] = int(text[text.rindex(")") + 2 :].split()[1])
     tree, grew = {root}, True
     while grew:
         more = {pid for pid, parent in parents.items() if parent in tree} - tree
@@ -104,6 +109,7 @@ def tree_cpu(root: int) -> dict[int, float]:
 
 
 # --- one run --------------------------------------------------------------------------------
+
 
 class WorkerCommand:
     """``yeastar-csss worker ...`` as a subprocess, with its stderr lines read as they come."""
@@ -127,20 +133,39 @@ class WorkerCommand:
 
     def jobs_per_process(self) -> list[int]:
         """Jobs finished by each worker process that finished one, most first."""
-        done = collections.Counter(int(m.group(1)) for m in map(_JOB_LINE.match, self.lines)
-                                   if m)
+        done = collections.Counter(int(m.group(1)) for m in map(_JOB_LINE.match, self.lines) if m)
         return sorted(done.values(), reverse=True)
 
 
 @contextlib.asynccontextmanager
-async def worker_command(redis_url: str, accounts: Path, db_url: str, processes: int,
-                         jobs: int, env: dict[str, str]) -> AsyncIterator[WorkerCommand]:
-    argv = [sys.executable, "-m", "yeastar_csss_async", "worker", "--redis", redis_url,
-            "--accounts", str(accounts), "--db", db_url, "--workers", str(processes),
-            "--jobs", str(jobs), "--export-dir", str(accounts.parent)]
+async def worker_command(
+    redis_url: str, accounts: Path, db_url: str, processes: int, jobs: int, env: dict[str, str]
+) -> AsyncIterator[WorkerCommand]:
+    argv = [
+        sys.executable,
+        "-m",
+        "yeastar_csss_async",
+        "worker",
+        "--redis",
+        redis_url,
+        "--accounts",
+        str(accounts),
+        "--db",
+        db_url,
+        "--workers",
+        str(processes),
+        "--jobs",
+        str(jobs),
+        "--export-dir",
+        str(accounts.parent),
+    ]
     process = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, **env})
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **env},
+    )
     command = WorkerCommand(process)
     try:
         yield command
@@ -173,8 +198,10 @@ async def _rows_by_account(store: Any) -> dict[str, int]:
     table = LISTS["orders"].table
     async with store.engine.connect() as connection:
         result = await connection.execute(
-            sa.select(table.c.account, sa.func.count()).where(table.c.gone_at.is_(None))
-            .group_by(table.c.account))
+            sa.select(table.c.account, sa.func.count())
+            .where(table.c.gone_at.is_(None))
+            .group_by(table.c.account)
+        )
         return dict(result.all())
 
 
@@ -193,14 +220,18 @@ async def _wait_complete(store: Any, command: WorkerCommand) -> list[dict[str, A
         await asyncio.sleep(0.02)
 
 
-def _check(runs: list[dict[str, Any]], rows: dict[str, int], sandboxes: list[dict[str, Any]],
-           orders: int) -> list[str]:
+def _check(
+    runs: list[dict[str, Any]], rows: dict[str, int], sandboxes: list[dict[str, Any]], orders: int
+) -> list[str]:
     """What went wrong (an empty list: every row there, the shared limits held)."""
     problems = []
     for account in account_names():
         mine = [r for r in runs if r["account"] == account]
         if len(mine) != 1 or (mine[0]["status"], mine[0]["seen"], mine[0]["new"]) != (
-                "complete", orders, orders):
+            "complete",
+            orders,
+            orders,
+        ):
             problems.append(f"{account}: sync_runs {[(r['status'], r['seen']) for r in mine]}")
         if rows.get(account) != orders:
             problems.append(f"{account}: {rows.get(account, 0)} rows, expected {orders}")
@@ -212,9 +243,18 @@ def _check(runs: list[dict[str, Any]], rows: dict[str, int], sandboxes: list[dic
     return problems
 
 
-async def _run(name: str, processes: int, jobs: int, run_no: int, servers: list[ServerHandle],
-               pg: Any, redis: Any, accounts: Path, env: dict[str, str],
-               orders: int) -> dict[str, Any]:
+async def _run(
+    name: str,
+    processes: int,
+    jobs: int,
+    run_no: int,
+    servers: list[ServerHandle],
+    pg: Any,
+    redis: Any,
+    accounts: Path,
+    env: dict[str, str],
+    orders: int,
+) -> dict[str, Any]:
     from yeastar_csss_async.sync import SyncStore
     from yeastar_csss_async.tasks import enqueue_sync, make_broker
 
@@ -228,8 +268,7 @@ async def _run(name: str, processes: int, jobs: int, run_no: int, servers: list[
     await broker.startup()
     stack = contextlib.AsyncExitStack()
     try:
-        async with worker_command(redis_url, accounts, db_url, processes, jobs,
-                                  env) as command:
+        async with worker_command(redis_url, accounts, db_url, processes, jobs, env) as command:
             await command.ready(processes)
             store = await stack.enter_async_context(SyncStore(db_url))  # for polling
             for server in servers:
@@ -259,29 +298,39 @@ async def _run(name: str, processes: int, jobs: int, run_no: int, servers: list[
             pg.drop_database(database)
     per_worker = {pid: cpu - workers.get(pid, 0.0) for pid, cpu in after.items()}
     wall = max(r["finished_at"] for r in runs).timestamp() - started_at
-    return {"name": name, "wall": wall, "window": window,
-            "workers_cpu": sum(per_worker.values()),
-            "worker_share_max": max(per_worker.values()) / window,
-            "sandbox_cpu": sum(u.cpu for u in usages),
-            "sandbox_share_max": max(u.share for u in usages),
-            "pg_cpu": pg_cpu, "redis_cpu": redis_cpu, "harness_cpu": harness,
-            "requests": sum(s["requests"] for s in sandboxes),
-            "peak_in_flight": max(s["peak_in_flight"] for s in sandboxes),
-            "grants": [sum(s["grants"].values()) for s in sandboxes],
-            "jobs_per_process": jobs_done,
-            "problems": _check(runs, rows, sandboxes, orders)}
+    return {
+        "name": name,
+        "wall": wall,
+        "window": window,
+        "workers_cpu": sum(per_worker.values()),
+        "worker_share_max": max(per_worker.values()) / window,
+        "sandbox_cpu": sum(u.cpu for u in usages),
+        "sandbox_share_max": max(u.share for u in usages),
+        "pg_cpu": pg_cpu,
+        "redis_cpu": redis_cpu,
+        "harness_cpu": harness,
+        "requests": sum(s["requests"] for s in sandboxes),
+        "peak_in_flight": max(s["peak_in_flight"] for s in sandboxes),
+        "grants": [sum(s["grants"].values()) for s in sandboxes],
+        "jobs_per_process": jobs_done,
+        "problems": _check(runs, rows, sandboxes, orders),
+    }
 
 
 # --- the section ------------------------------------------------------------------------------
 
+
 def accounts_toml(servers: list[ServerHandle]) -> str:
-    return "".join(f"""
+    return "".join(
+        f"""
 [accounts.{name}]
 yeastar_client_id_env = "YCA_FLEET_ID_{i}"
 yeastar_client_secret_env = "YCA_FLEET_SECRET"
 base_url = "{server.base_url}"
 max_concurrency = {MAX_CONCURRENCY}
-""" for i, (name, server) in enumerate(zip(account_names(), servers, strict=True)))
+"""
+        for i, (name, server) in enumerate(zip(account_names(), servers, strict=True))
+    )
 
 
 def ideal_account(orders: int) -> float:
@@ -297,22 +346,45 @@ async def fleet_benchmark(quick: bool) -> dict[str, Any]:
     from yeastar_csss_async.sandbox import SANDBOX_CLIENT_SECRET
 
     orders, repeats = (QUICK_ORDERS, 1) if quick else (ORDERS, 2)
-    result: dict[str, Any] = {"accounts": ACCOUNTS, "orders": orders, "repeats": repeats,
-                              "concurrency": MAX_CONCURRENCY, "latency": LATENCY,
-                              "page_size": PAGE_SIZE, "cores": os.cpu_count() or 1,
-                              "ideal_account": ideal_account(orders)}
-    with redis_server() as (redis, redis_missing), postgres_server() as (pg, pg_missing), \
-            tempfile.TemporaryDirectory(prefix="yca-fleet-bench-") as folder, \
-            contextlib.ExitStack() as stack:
+    result: dict[str, Any] = {
+        "accounts": ACCOUNTS,
+        "orders": orders,
+        "repeats": repeats,
+        "concurrency": MAX_CONCURRENCY,
+        "latency": LATENCY,
+        "page_size": PAGE_SIZE,
+        "cores": os.cpu_count() or 1,
+        "ideal_account": ideal_account(orders),
+    }
+    with (
+        redis_server() as (redis, redis_missing),
+        postgres_server() as (pg, pg_missing),
+        tempfile.TemporaryDirectory(prefix="yca-fleet-bench-") as folder,
+        contextlib.ExitStack() as stack,
+    ):
         if redis is None:
             return {**result, "skipped": f"redis-server: {redis_missing}"}
         version = re.search(r"v=(\S+)", redis.version)
-        result.update(redis_version=version.group(1) if version else redis.version,
-                      pg_missing=pg_missing,
-                      pg_version=pg.version if pg is not None else "")
-        servers = [stack.enter_context(server_process(ServerSpec(
-            "sandbox", orders, PAGE_SIZE, latency=LATENCY, sandbox={"seed": 100 + i},
-            client_id=f"fleet-bench-client-{i}"))) for i in range(ACCOUNTS)]
+        result.update(
+            redis_version=version.group(1) if version else redis.version,
+            pg_missing=pg_missing,
+            pg_version=pg.version if pg is not None else "",
+        )
+        servers = [
+            stack.enter_context(
+                server_process(
+                    ServerSpec(
+                        "sandbox",
+                        orders,
+                        PAGE_SIZE,
+                        latency=LATENCY,
+                        sandbox={"seed": 100 + i},
+                        client_id=f"fleet-bench-client-{i}",
+                    )
+                )
+            )
+            for i in range(ACCOUNTS)
+        ]
         accounts = Path(folder) / "accounts.toml"
         accounts.write_text(accounts_toml(servers), encoding="utf-8")
         env = {f"YCA_FLEET_ID_{i}": f"fleet-bench-client-{i}" for i in range(ACCOUNTS)}
@@ -320,15 +392,17 @@ async def fleet_benchmark(quick: bool) -> dict[str, Any]:
         runs: dict[str, list[dict[str, Any]]] = {c[0]: [] for c in CONTENDERS}
         run_no = 0
         for repeat in range(repeats):
-            for name, processes, jobs in (CONTENDERS if repeat % 2 == 0
-                                          else CONTENDERS[::-1]):
-                run = await _run(name, processes, jobs, run_no, servers, pg, redis, accounts,
-                                 env, orders)
+            for name, processes, jobs in CONTENDERS if repeat % 2 == 0 else CONTENDERS[::-1]:
+                run = await _run(
+                    name, processes, jobs, run_no, servers, pg, redis, accounts, env, orders
+                )
                 run_no += 1
                 runs[name].append(run)
-                print(f"  {name}: {run['wall']:.2f} s"
-                      + (f" PROBLEMS: {run['problems']}" if run["problems"] else ""),
-                      flush=True)
+                print(
+                    f"  {name}: {run['wall']:.2f} s"
+                    + (f" PROBLEMS: {run['problems']}" if run["problems"] else ""),
+                    flush=True,
+                )
     result["runs"] = runs
     return result
 
@@ -344,30 +418,49 @@ def summarize(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
         rs = runs[name]
         walls = [r["wall"] for r in rs]
         ratios = [b / w for b, w in zip(baseline, walls, strict=True)]
-        total = [r["workers_cpu"] + r["sandbox_cpu"] + r["pg_cpu"] + r["redis_cpu"]
-                 + r["harness_cpu"] for r in rs]
-        latency_floor = math.ceil(result["accounts"] / (processes * jobs)) * \
-            result["ideal_account"]
+        total = [
+            r["workers_cpu"] + r["sandbox_cpu"] + r["pg_cpu"] + r["redis_cpu"] + r["harness_cpu"]
+            for r in rs
+        ]
+        latency_floor = math.ceil(result["accounts"] / (processes * jobs)) * result["ideal_account"]
         cpu_floor = statistics.median(total) / cores
         wall = statistics.median(walls)
         out[name] = {
-            "processes": processes, "jobs": jobs, "wall": wall, "wall_min": min(walls),
-            "wall_max": max(walls), "records_per_s": records / wall,
-            "ratio": statistics.median(ratios), "ratio_min": min(ratios),
+            "processes": processes,
+            "jobs": jobs,
+            "wall": wall,
+            "wall_min": min(walls),
+            "wall_max": max(walls),
+            "records_per_s": records / wall,
+            "ratio": statistics.median(ratios),
+            "ratio_min": min(ratios),
             "ratio_max": max(ratios),
-            **{key: statistics.median(r[key] for r in rs) for key in (
-                "workers_cpu", "worker_share_max", "sandbox_cpu", "sandbox_share_max",
-                "pg_cpu", "redis_cpu", "harness_cpu", "requests")},
-            "machine_busy": statistics.median(t / (cores * r["window"])
-                                              for t, r in zip(total, rs, strict=True)),
-            "latency_floor": latency_floor, "cpu_floor": cpu_floor,
+            **{
+                key: statistics.median(r[key] for r in rs)
+                for key in (
+                    "workers_cpu",
+                    "worker_share_max",
+                    "sandbox_cpu",
+                    "sandbox_share_max",
+                    "pg_cpu",
+                    "redis_cpu",
+                    "harness_cpu",
+                    "requests",
+                )
+            },
+            "machine_busy": statistics.median(
+                t / (cores * r["window"]) for t, r in zip(total, rs, strict=True)
+            ),
+            "latency_floor": latency_floor,
+            "cpu_floor": cpu_floor,
             "to_floor": wall / max(latency_floor, cpu_floor),
             "peak_in_flight": max(r["peak_in_flight"] for r in rs),
             "grants": sorted({g for r in rs for g in r["grants"]}),
             "jobs_per_process": ["+".join(map(str, r["jobs_per_process"])) for r in rs],
             "split_floor": statistics.median(
-                math.ceil(max(r["jobs_per_process"], default=0) / jobs)
-                * result["ideal_account"] for r in rs),
+                math.ceil(max(r["jobs_per_process"], default=0) / jobs) * result["ideal_account"]
+                for r in rs
+            ),
             "problems": [p for r in rs for p in r["problems"]],
         }
     return out

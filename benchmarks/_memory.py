@@ -29,8 +29,9 @@ async def peak_memory(quick: bool) -> dict[str, Any]:
     spec = ServerSpec("sandbox", total, sandbox={"generated": True})
     with server_process(spec) as server:
         for dedupe in (True, False):
-            async with YeastarPartnerClient(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
-                                            base_url=server.base_url) as client:
+            async with YeastarPartnerClient(
+                SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=server.base_url
+            ) as client:
                 await warm(client)
                 gc.collect()
                 server.mark()

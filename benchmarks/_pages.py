@@ -28,34 +28,52 @@ def order_json(index: int) -> str:
 
 def envelope(result: str) -> bytes:
     """A successful Yeastar answer around the JSON text of ``result``."""
-    return (f'{{"code":"success","detailMessage":"","requestId":"{"0" * 32}",'
-            f'"result":{result},"status":200}}').encode()
+    return (
+        f'{{"code":"success","detailMessage":"","requestId":"{"0" * 32}",'
+        f'"result":{result},"status":200}}'
+    ).encode()
 
 
 def page_body(total: int, page_no: int, page_size: int) -> bytes:
     """Page ``page_no`` of a list of ``total`` orders (past the end: no results)."""
     start = (page_no - 1) * page_size
-    items = ",".join(order_json(total - 1 - i)
-                     for i in range(start, min(start + page_size, total)))
+    items = ",".join(order_json(total - 1 - i) for i in range(start, min(start + page_size, total)))
     pages = math.ceil(total / page_size)
-    return envelope(f'{{"count":{total},"pageNo":{page_no},"pageSize":{page_size},'
-                    f'"results":[{items}],"total":{total},"totalPage":{pages}}}')
+    return envelope(
+        f'{{"count":{total},"pageNo":{page_no},"pageSize":{page_size},'
+        f'"results":[{items}],"total":{total},"totalPage":{pages}}}'
+    )
 
 
 def all_pages(total: int, page_size: int) -> dict[int, bytes]:
     """Every page of the list, by page number."""
-    return {n: page_body(total, n, page_size)
-            for n in range(1, math.ceil(total / page_size) + 1)}
+    return {n: page_body(total, n, page_size) for n in range(1, math.ceil(total / page_size) + 1)}
 
 
 def token_body() -> bytes:
     """The answer of the token endpoint: always the same token, valid for 30 minutes."""
-    return envelope(json.dumps({"expiresIn": "1800", "refreshToken": "benchmark-refresh",
-                                "token": TOKEN, "tokenHead": "Bearer"},
-                               separators=(",", ":")))
+    return envelope(
+        json.dumps(
+            {
+                "expiresIn": "1800",
+                "refreshToken": "benchmark-refresh",
+                "token": TOKEN,
+                "tokenHead": "Bearer",
+            },
+            separators=(",", ":"),
+        )
+    )
 
 
 def error_body(code: str, status: int, detail: str) -> bytes:
     """A Yeastar error envelope."""
-    return json.dumps({"code": code, "detailMessage": detail, "requestId": "0" * 32,
-                       "result": None, "status": status}, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "code": code,
+            "detailMessage": detail,
+            "requestId": "0" * 32,
+            "result": None,
+            "status": status,
+        },
+        separators=(",", ":"),
+    ).encode()

@@ -121,8 +121,9 @@ class PageServer:
         else:
             body = self.extra.get((page_no, page_size))
         if body is None:  # not asked for by the contenders: render it now
-            body = self.extra.setdefault((page_no, page_size),
-                                         page_body(self.spec.orders, page_no, page_size))
+            body = self.extra.setdefault(
+                (page_no, page_size), page_body(self.spec.orders, page_no, page_size)
+            )
         return web.Response(body=body, content_type="application/json")
 
     def fault(self, page_no: int) -> web.Response | None:
@@ -132,19 +133,24 @@ class PageServer:
         attempt = self.attempts[page_no]
         if attempt > MAX_FAULTS_IN_A_ROW:
             return None
-        digest = hashlib.blake2b(f"{self.fault_seed}:{page_no}:{attempt}".encode(),
-                                 digest_size=8).digest()
+        digest = hashlib.blake2b(
+            f"{self.fault_seed}:{page_no}:{attempt}".encode(), digest_size=8
+        ).digest()
         draw = int.from_bytes(digest) / 2**64
         if draw >= self.spec.fault_rate:
             return None
         self.faults += 1
         if digest[0] & 1:
-            return web.Response(status=503, content_type="text/html",
-                                text="<html><body><h1>503 Service Unavailable</h1></body></html>")
+            return web.Response(
+                status=503,
+                content_type="text/html",
+                text="<html><body><h1>503 Service Unavailable</h1></body></html>",
+            )
         return web.Response(body=self.failed, status=500, content_type="application/json")
 
 
 # --- the child process ----------------------------------------------------------------------
+
 
 async def _serve(spec: ServerSpec, conn: Connection) -> None:
     loop = asyncio.get_running_loop()
@@ -180,9 +186,13 @@ async def _serve(spec: ServerSpec, conn: Connection) -> None:
     async def sandbox_stats(reset: bool) -> dict[str, Any]:
         assert sandbox is not None
         stats = sandbox.stats
-        found = {"requests": stats.requests, "token_requests": stats.token_requests,
-                 "grants": dict(stats.grants), "peak_in_flight": stats.peak_in_flight,
-                 "faults": dict(stats.faults)}
+        found = {
+            "requests": stats.requests,
+            "token_requests": stats.token_requests,
+            "grants": dict(stats.grants),
+            "peak_in_flight": stats.peak_in_flight,
+            "faults": dict(stats.faults),
+        }
         if reset:
             stats.reset()
         return found
@@ -197,8 +207,9 @@ async def _serve(spec: ServerSpec, conn: Connection) -> None:
                 asyncio.run_coroutine_threadsafe(reset(message[1]), loop).result()
                 conn.send("ok")
             elif message[0] == "sandbox_stats":
-                conn.send(asyncio.run_coroutine_threadsafe(sandbox_stats(message[1]),
-                                                           loop).result())
+                conn.send(
+                    asyncio.run_coroutine_threadsafe(sandbox_stats(message[1]), loop).result()
+                )
             else:
                 loop.call_soon_threadsafe(stop.set)
                 return
@@ -218,6 +229,7 @@ def _child(spec: ServerSpec, conn: Connection) -> None:
 
 
 # --- the parent's handle ----------------------------------------------------------------------
+
 
 class ServerHandle:
     """The parent's side: the base URL, CPU marks, fault resets."""

@@ -59,6 +59,7 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 # --- PostgreSQL: the tests' throwaway cluster, and its CPU -------------------------------------
 
+
 @contextlib.contextmanager
 def test_service(filename: str, start: str, stop: str) -> Iterator[tuple[Any, str]]:
     """A server the tests start (``tests/FILENAME``'s ``start()``, stopped with ``stop``)
@@ -69,8 +70,9 @@ def test_service(filename: str, start: str, stop: str) -> Iterator[tuple[Any, st
         skipped: type[BaseException] = pytest.skip.Exception
         sys.path.insert(0, str(TESTS))  # a helper may import another by name
         try:
-            spec = importlib.util.spec_from_file_location(f"_bench_{filename[:-3]}",
-                                                          TESTS / filename)
+            spec = importlib.util.spec_from_file_location(
+                f"_bench_{filename[:-3]}", TESTS / filename
+            )
             assert spec is not None
             assert spec.loader is not None
             module = importlib.util.module_from_spec(spec)
@@ -110,7 +112,7 @@ def postgres_cpu(datadir: Path) -> float:
             text = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        fields = text[text.rindex(")") + 2:].split()  # fields[0] is field 3, "state"
+        fields = text[text.rindex(")") + 2 :].split()  # fields[0] is field 3, "state"
         pid, parent = int(entry), int(fields[1])
         if pid == root:
             total += sum(int(f) for f in fields[11:15]) / _TICK  # utime stime cutime cstime
@@ -121,8 +123,10 @@ def postgres_cpu(datadir: Path) -> float:
 
 # --- one timed contender ----------------------------------------------------------------------
 
-async def _timed(server: ServerHandle, work: Callable[[], Awaitable[int]],
-                 pg_datadir: Path | None) -> dict[str, float]:
+
+async def _timed(
+    server: ServerHandle, work: Callable[[], Awaitable[int]], pg_datadir: Path | None
+) -> dict[str, float]:
     gc.collect()
     pg = postgres_cpu(pg_datadir) if pg_datadir is not None else 0.0
     server.mark()
@@ -136,15 +140,17 @@ async def _timed(server: ServerHandle, work: Callable[[], Awaitable[int]],
     return {"wall": wall, "cpu": cpu, "server_share": usage.share, "pg_cpu": pg}
 
 
-async def _run_one(server: ServerHandle, name: str, url: str | None,
-                   pg_datadir: Path | None) -> dict[str, float]:
+async def _run_one(
+    server: ServerHandle, name: str, url: str | None, pg_datadir: Path | None
+) -> dict[str, float]:
     from yeastar_csss_async.sync import SyncStore, sync_orders
 
     async with library_client(server.base_url, CONCURRENCY) as client:
         await warm(client)
         if name == "export":
-            return await _timed(server, lambda: library_count(
-                client, page_size=PAGE_SIZE, ordered=False), None)
+            return await _timed(
+                server, lambda: library_count(client, page_size=PAGE_SIZE, ordered=False), None
+            )
         first = name.endswith("first")
         assert url is not None
 
@@ -204,8 +210,11 @@ def _slices() -> Iterator[collections.defaultdict[str, float]]:
         elif isinstance(statement, sa.Insert):
             kind = "upsert new/changed rows"
         elif isinstance(statement, sa.Update):
-            kind = ("UPDATE sync_runs counts" if statement.table is RUNS
-                    else "UPDATE last_seen_at (unchanged) / gone_at")
+            kind = (
+                "UPDATE sync_runs counts"
+                if statement.table is RUNS
+                else "UPDATE last_seen_at (unchanged) / gone_at"
+            )
         else:
             kind = "SET LOCAL plan_cache_mode (PostgreSQL; carries the BEGIN)"
         started = time.perf_counter()
@@ -246,12 +255,12 @@ async def _profile(server: ServerHandle, name: str, url: str) -> dict[str, float
     write = spent.pop("_write")
     statements = sum(v for k, v in spent.items() if k != OUTSIDE and k != ROWS)
     spent["begin, compare, commit (rest of a page)"] = write - statements - spent[ROWS]
-    spent["outside pages: waiting for pages, Python between them"] = (
-        wall - write - spent[OUTSIDE])
+    spent["outside pages: waiting for pages, Python between them"] = wall - write - spent[OUTSIDE]
     return {"wall": wall, "cpu": cpu, **spent}
 
 
 # --- the section ------------------------------------------------------------------------------
+
 
 def ideal_export(latency: float) -> float:
     """The latency-bound export's floor: page 1 alone, then the rest CONCURRENCY at a time."""
@@ -259,8 +268,9 @@ def ideal_export(latency: float) -> float:
     return (1 + math.ceil((pages - 1) / CONCURRENCY)) * latency
 
 
-async def _condition(name: str, latency: float, repeats: int, profile: bool, pg: Any,
-                     folder: str) -> dict[str, Any]:
+async def _condition(
+    name: str, latency: float, repeats: int, profile: bool, pg: Any, folder: str
+) -> dict[str, Any]:
     """All contenders, alternating, ``repeats`` times against a sandbox with ``latency``;
     then, if ``profile``, one untimed pass per database split into time slices."""
     runs: dict[str, list[dict[str, float]]] = {c: [] for c in CONTENDERS}
@@ -279,32 +289,46 @@ async def _condition(name: str, latency: float, repeats: int, profile: bool, pg:
                     backend = contender.split()[0]
                     if repeat == repeats:
                         if contender != "export":
-                            profiles[contender] = await _profile(server, contender,
-                                                                 urls[backend])
+                            profiles[contender] = await _profile(server, contender, urls[backend])
                         continue
-                    runs[contender].append(await _run_one(
-                        server, contender, urls.get(backend), pg_datadir))
+                    runs[contender].append(
+                        await _run_one(server, contender, urls.get(backend), pg_datadir)
+                    )
             finally:
                 if database is not None:
                     pg.drop_database(database)
-    return {"name": name, "latency": latency, "repeats": repeats,
-            "ideal": ideal_export(latency) if latency else None,
-            "runs": {k: v for k, v in runs.items() if v}, "profiles": profiles}
+    return {
+        "name": name,
+        "latency": latency,
+        "repeats": repeats,
+        "ideal": ideal_export(latency) if latency else None,
+        "runs": {k: v for k, v in runs.items() if v},
+        "profiles": profiles,
+    }
 
 
 async def sync_benchmark(quick: bool) -> dict[str, Any]:
     """Run the section (loopback, then 50 ms per request); return what
     ``_report.sync_section`` prints."""
     conditions = []
-    with postgres_server() as (pg, pg_missing), \
-            tempfile.TemporaryDirectory(prefix="yca-sync-bench-") as folder:
-        conditions.append(await _condition("loopback", 0.0, 1 if quick else 3, True, pg,
-                                           folder))
-        conditions.append(await _condition(f"{LATENCY * 1000:.0f} ms latency", LATENCY,
-                                           1 if quick else 2, False, pg, folder))
-    return {"orders": ORDERS, "page_size": PAGE_SIZE, "concurrency": CONCURRENCY,
-            "conditions": conditions, "pg_missing": pg_missing,
-            "pg_version": pg.version if pg is not None else ""}
+    with (
+        postgres_server() as (pg, pg_missing),
+        tempfile.TemporaryDirectory(prefix="yca-sync-bench-") as folder,
+    ):
+        conditions.append(await _condition("loopback", 0.0, 1 if quick else 3, True, pg, folder))
+        conditions.append(
+            await _condition(
+                f"{LATENCY * 1000:.0f} ms latency", LATENCY, 1 if quick else 2, False, pg, folder
+            )
+        )
+    return {
+        "orders": ORDERS,
+        "page_size": PAGE_SIZE,
+        "concurrency": CONCURRENCY,
+        "conditions": conditions,
+        "pg_missing": pg_missing,
+        "pg_version": pg.version if pg is not None else "",
+    }
 
 
 def summarize(condition: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -317,10 +341,13 @@ def summarize(condition: dict[str, Any]) -> dict[str, dict[str, float]]:
         walls = [r["wall"] for r in rs]
         ratios = [w / e for w, e in zip(walls, export, strict=True)]
         out[name] = {
-            "wall": statistics.median(walls), "wall_min": min(walls), "wall_max": max(walls),
+            "wall": statistics.median(walls),
+            "wall_min": min(walls),
+            "wall_max": max(walls),
             "records_per_s": ORDERS / statistics.median(walls),
             "ratio": statistics.median(ratios),
-            "ratio_min": min(ratios), "ratio_max": max(ratios),
+            "ratio_min": min(ratios),
+            "ratio_max": max(ratios),
             "cpu": statistics.median(r["cpu"] for r in rs),
             "client_share": statistics.median(r["cpu"] / r["wall"] for r in rs),
             "server_share": statistics.median(r["server_share"] for r in rs),

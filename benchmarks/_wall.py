@@ -49,18 +49,24 @@ async def ordered_vs_unordered(quick: bool) -> dict[str, Any]:
                 async with library_client(server.base_url, concurrency) as client:
                     await warm(client)
                     server.reset_faults(seed=repeat)  # the same faults for both modes
-                    work = functools.partial(library_count, client, page_size=page_size,
-                                             ordered=mode == "ordered")
+                    work = functools.partial(
+                        library_count, client, page_size=page_size, ordered=mode == "ordered"
+                    )
                     runs[mode].append(await timed(server, work, total))
     pages = math.ceil(total / page_size)
-    return {"orders": total, "pages": pages, "latency": latency, "fault_rate": fault_rate,
-            "concurrency": concurrency, "repeats": repeats,
-            "ideal": pages / concurrency * latency,
-            "wall": {m: statistics.median(r.wall for r in rs) for m, rs in runs.items()},
-            "spread": {m: (min(r.wall for r in rs), max(r.wall for r in rs))
-                       for m, rs in runs.items()},
-            "faults": {m: [r.server.faults for r in rs] for m, rs in runs.items()},
-            "server_share_max": max(r.server.share for rs in runs.values() for r in rs)}
+    return {
+        "orders": total,
+        "pages": pages,
+        "latency": latency,
+        "fault_rate": fault_rate,
+        "concurrency": concurrency,
+        "repeats": repeats,
+        "ideal": pages / concurrency * latency,
+        "wall": {m: statistics.median(r.wall for r in rs) for m, rs in runs.items()},
+        "spread": {m: (min(r.wall for r in rs), max(r.wall for r in rs)) for m, rs in runs.items()},
+        "faults": {m: [r.server.faults for r in rs] for m, rs in runs.items()},
+        "server_share_max": max(r.server.share for rs in runs.values() for r in rs),
+    }
 
 
 LEVELS = (1, 4, 8, 16, 32)
@@ -83,13 +89,20 @@ async def latency_bound(quick: bool, kind: str) -> dict[str, Any]:
                     contenders.reverse()
                 for who, run in contenders:
                     runs[f"{who}{c}"].append(await run(server, c, total))
-    return {"kind": kind, "pages": LATENCY_PAGES, "latency": LATENCY, "repeats": repeats,
-            "c1_once": quick and 1 in levels,
-            "levels": list(levels), "ideal": {c: ideal(c) for c in levels},
-            "wall": {k: statistics.median(r.wall for r in rs) for k, rs in runs.items()},
-            "server_share_max": {k: max(r.server.share for r in rs) for k, rs in runs.items()},
-            "client_share": {k: statistics.median(r.client_share for r in rs)
-                             for k, rs in runs.items()}}
+    return {
+        "kind": kind,
+        "pages": LATENCY_PAGES,
+        "latency": LATENCY,
+        "repeats": repeats,
+        "c1_once": quick and 1 in levels,
+        "levels": list(levels),
+        "ideal": {c: ideal(c) for c in levels},
+        "wall": {k: statistics.median(r.wall for r in rs) for k, rs in runs.items()},
+        "server_share_max": {k: max(r.server.share for r in rs) for k, rs in runs.items()},
+        "client_share": {
+            k: statistics.median(r.client_share for r in rs) for k, rs in runs.items()
+        },
+    }
 
 
 def ideal(concurrency: int) -> float:
@@ -100,8 +113,9 @@ def ideal(concurrency: int) -> float:
 async def library_at(server: ServerHandle, concurrency: int, total: int) -> Run:
     async with library_client(server.base_url, concurrency) as client:
         await warm(client)
-        return await timed(server, lambda: library_count(client, page_size=LATENCY_PAGE_SIZE),
-                           total)
+        return await timed(
+            server, lambda: library_count(client, page_size=LATENCY_PAGE_SIZE), total
+        )
 
 
 async def raw_at(server: ServerHandle, concurrency: int, total: int) -> Run:
@@ -110,9 +124,17 @@ async def raw_at(server: ServerHandle, concurrency: int, total: int) -> Run:
     async with raw_session(concurrency) as session:
         token = await get_token(session, base_url)
         if concurrency == 1:
-            work: Work = functools.partial(raw_sequential, session, base_url, token,
-                                           decode_dicts, page_size=LATENCY_PAGE_SIZE)
+            work: Work = functools.partial(
+                raw_sequential, session, base_url, token, decode_dicts, page_size=LATENCY_PAGE_SIZE
+            )
         else:
-            work = functools.partial(raw_concurrent, session, base_url, token, decode_dicts,
-                                     page_size=LATENCY_PAGE_SIZE, concurrency=concurrency)
+            work = functools.partial(
+                raw_concurrent,
+                session,
+                base_url,
+                token,
+                decode_dicts,
+                page_size=LATENCY_PAGE_SIZE,
+                concurrency=concurrency,
+            )
         return await timed(server, work, total)

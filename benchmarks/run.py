@@ -63,9 +63,11 @@ def machine() -> str:
         extra = ""
     else:
         extra = f", msgspec {msgspec.__version__}"
-    return (f"{platform.platform()} ({platform.machine()}), {os.cpu_count()} CPUs, "
-            f"Python {platform.python_version()}, aiohttp {aiohttp.__version__}{extra}, "
-            f"yeastar-csss-async {__version__}")
+    return (
+        f"{platform.platform()} ({platform.machine()}), {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, aiohttp {aiohttp.__version__}{extra}, "
+        f"yeastar-csss-async {__version__}"
+    )
 
 
 async def run_section(name: str, quick: bool, results: dict[str, Any]) -> list[_report.Row]:
@@ -81,11 +83,15 @@ async def run_section(name: str, quick: bool, results: dict[str, Any]) -> list[_
         results["faults"] = await ordered_vs_unordered(quick)
         lines, rows = _report.faults_section(results["faults"], quick)
     elif name == "latency":
-        lines = ["## 4. Latency-bound export: wall time against concurrency", "",
-                 "ideal = (1 + ceil((pages - 1) / concurrency)) x latency: page 1 alone, "
-                 "then the rest `concurrency` at a time. Hand-written: `asyncio.gather` of "
-                 "every page under a semaphore, dicts only (at concurrency 1: the sequential "
-                 "loop).", ""]
+        lines = [
+            "## 4. Latency-bound export: wall time against concurrency",
+            "",
+            "ideal = (1 + ceil((pages - 1) / concurrency)) x latency: page 1 alone, "
+            "then the rest `concurrency` at a time. Hand-written: `asyncio.gather` of "
+            "every page under a semaphore, dicts only (at concurrency 1: the sequential "
+            "loop).",
+            "",
+        ]
         rows = []
         for kind in ("sandbox", "pages"):
             results[f"latency_{kind}"] = await latency_bound(quick, kind)
@@ -109,12 +115,20 @@ async def run_section(name: str, quick: bool, results: dict[str, Any]) -> list[_
 
 async def main(quick: bool, only: list[str]) -> None:
     started = time.monotonic()
-    command = "python benchmarks/run.py" + (" --quick" if quick else "") + (
-        f" --only {','.join(only)}" if only != list(SECTIONS) else "")
-    header = ["# yeastar-csss-async benchmarks", "",
-              f"- machine: {machine()}", f"- command: `{command}`",
-              f"- date: {datetime.date.today().isoformat()}, load average before the run: "
-              f"{os.getloadavg()[0]:.2f}", ""]
+    command = (
+        "python benchmarks/run.py"
+        + (" --quick" if quick else "")
+        + (f" --only {','.join(only)}" if only != list(SECTIONS) else "")
+    )
+    header = [
+        "# yeastar-csss-async benchmarks",
+        "",
+        f"- machine: {machine()}",
+        f"- command: `{command}`",
+        f"- date: {datetime.date.today().isoformat()}, load average before the run: "
+        f"{os.getloadavg()[0]:.2f}",
+        "",
+    ]
     print("\n".join(header), flush=True)
     results: dict[str, Any] = {}
     rows: list[_report.Row] = []
@@ -138,17 +152,23 @@ def parse_only(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in SECTIONS + OPT_IN]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"sections are {', '.join(SECTIONS + OPT_IN)}; "
-                                         f"got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"sections are {', '.join(SECTIONS + OPT_IN)}; got {text!r}"
+        )
     return [n for n in SECTIONS + OPT_IN if n in names]  # always in the report's order
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer repeats and orders (about 3.5 minutes)")
-    parser.add_argument("--only", type=parse_only, default=list(SECTIONS),
-                        help=f"comma-separated sections to run: {','.join(SECTIONS)}; "
-                             f"opt-in, only when named: {','.join(OPT_IN)}")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repeats and orders (about 3.5 minutes)"
+    )
+    parser.add_argument(
+        "--only",
+        type=parse_only,
+        default=list(SECTIONS),
+        help=f"comma-separated sections to run: {','.join(SECTIONS)}; "
+        f"opt-in, only when named: {','.join(OPT_IN)}",
+    )
     arguments = parser.parse_args()
     sys.exit(asyncio.run(main(arguments.quick, arguments.only)))

@@ -62,23 +62,34 @@ BATCH = 1000
 """Records written to the file at a time (in a worker thread, off the event loop)."""
 
 
-async def export_all(yeastar: YeastarPartnerClient, csss: CSSSClient | None,
-                     output_dir: Path, *, page_size: int = 100) -> dict[str, int]:
+async def export_all(
+    yeastar: YeastarPartnerClient,
+    csss: CSSSClient | None,
+    output_dir: Path,
+    *,
+    page_size: int = 100,
+) -> dict[str, int]:
     """Write every list to ``output_dir`` at once; return the records written per file."""
     lines = await yeastar.list_subscription_products()
     async with asyncio.TaskGroup() as group:
         # Each task owns one iterator and one file. If one fails, the group cancels the
         # others, waits for them, and raises the failure (in an ExceptionGroup).
-        exports = {"orders.jsonl": group.create_task(export_list(
-            yeastar.iter_orders(page_size=page_size), output_dir / "orders.jsonl"))}
+        exports = {
+            "orders.jsonl": group.create_task(
+                export_list(yeastar.iter_orders(page_size=page_size), output_dir / "orders.jsonl")
+            )
+        }
         for line in lines:
             name = f"products-{line.product_id}.jsonl"
-            exports[name] = group.create_task(export_list(
-                yeastar.iter_products(line.product_id, page_size=page_size),
-                output_dir / name))
+            exports[name] = group.create_task(
+                export_list(
+                    yeastar.iter_products(line.product_id, page_size=page_size), output_dir / name
+                )
+            )
         if csss is not None:
-            exports["package-orders.jsonl"] = group.create_task(export_list(
-                csss.iter_package_orders(), output_dir / "package-orders.jsonl"))
+            exports["package-orders.jsonl"] = group.create_task(
+                export_list(csss.iter_package_orders(), output_dir / "package-orders.jsonl")
+            )
     return {name: task.result() for name, task in exports.items()}
 
 
@@ -115,18 +126,22 @@ async def export_list(records: PageIterator[T], path: Path) -> int:
 
 
 @contextlib.asynccontextmanager
-async def clients(args: argparse.Namespace) -> AsyncIterator[
-        tuple[YeastarPartnerClient, CSSSClient | None]]:
+async def clients(
+    args: argparse.Namespace,
+) -> AsyncIterator[tuple[YeastarPartnerClient, CSSSClient | None]]:
     """The clients to export with: the sandbox's, or the ones the environment configures
     (``CSSSClient`` only when ``CSSS_ACCESS_CODE`` is set)."""
     async with contextlib.AsyncExitStack() as stack:
         if args.sandbox:
             sandbox = await stack.enter_async_context(
-                Sandbox(SandboxConfig(latency=args.sandbox_latency)))
-            yeastar = YeastarPartnerClient(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
-                                           base_url=sandbox.base_url)
-            csss: CSSSClient | None = CSSSClient(SANDBOX_ACCESS_CODE, SANDBOX_SECRET,
-                                                 base_url=sandbox.base_url)
+                Sandbox(SandboxConfig(latency=args.sandbox_latency))
+            )
+            yeastar = YeastarPartnerClient(
+                SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=sandbox.base_url
+            )
+            csss: CSSSClient | None = CSSSClient(
+                SANDBOX_ACCESS_CODE, SANDBOX_SECRET, base_url=sandbox.base_url
+            )
         else:
             yeastar = YeastarPartnerClient.from_env()
             csss = CSSSClient.from_env() if "CSSS_ACCESS_CODE" in os.environ else None
@@ -152,10 +167,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Export every list to JSON Lines files.")
     parser.add_argument("--output-dir", type=Path, required=True)
     parser.add_argument("--page-size", type=int, default=100)
-    parser.add_argument("--sandbox", action="store_true",
-                        help="export the embedded sandbox's lists (no account needed)")
-    parser.add_argument("--sandbox-latency", type=float, default=0.0, metavar="SECONDS",
-                        help="delay each sandbox answer (time to try Ctrl-C)")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="export the embedded sandbox's lists (no account needed)",
+    )
+    parser.add_argument(
+        "--sandbox-latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="delay each sandbox answer (time to try Ctrl-C)",
+    )
     args = parser.parse_args(argv)
     try:
         asyncio.run(run(args))

@@ -67,8 +67,9 @@ class OrderTracker:
         self.known: dict[str, Order] = {}
         self.polls = 0
 
-    async def poll(self, client: YeastarPartnerClient, stop: asyncio.Event,
-                   *, page_size: int = 100) -> PollReport | None:
+    async def poll(
+        self, client: YeastarPartnerClient, stop: asyncio.Event, *, page_size: int = 100
+    ) -> PollReport | None:
         """Read every order once and apply it; None if ``stop`` was set during the pass."""
         report = PollReport(poll_no=self.polls + 1, total=0)
         seen: set[str] = set()
@@ -97,20 +98,30 @@ class OrderTracker:
 
 
 def print_report(report: PollReport) -> None:
-    print(f"poll {report.poll_no}: {report.total} orders, {len(report.new)} new, "
-          f"{len(report.changed)} changed, {len(report.gone)} gone", flush=True)
+    print(
+        f"poll {report.poll_no}: {report.total} orders, {len(report.new)} new, "
+        f"{len(report.changed)} changed, {len(report.gone)} gone",
+        flush=True,
+    )
     if report.poll_no == 1:
         return  # the first poll finds everything "new": no need to list it
-    for kind, orders in (("new", report.new), ("changed", report.changed),
-                         ("gone", report.gone)):
+    for kind, orders in (("new", report.new), ("changed", report.changed), ("gone", report.gone)):
         for order in orders:
-            print(f"  {kind:8} {order.id} {order.order_no} {order.order_status} "
-                  f"{order.total_amount} {order.currency_code}", flush=True)
+            print(
+                f"  {kind:8} {order.id} {order.order_no} {order.order_status} "
+                f"{order.total_amount} {order.currency_code}",
+                flush=True,
+            )
 
 
-async def run_worker(client: YeastarPartnerClient, *, interval: float,
-                     iterations: int | None = None, stop: asyncio.Event | None = None,
-                     on_report: Callable[[PollReport], None] = print_report) -> int:
+async def run_worker(
+    client: YeastarPartnerClient,
+    *,
+    interval: float,
+    iterations: int | None = None,
+    stop: asyncio.Event | None = None,
+    on_report: Callable[[PollReport], None] = print_report,
+) -> int:
     """Poll every ``interval`` seconds until ``stop`` is set (or ``iterations`` polls,
     failed ones included, are done); return the number of complete polls."""
     stop = stop or asyncio.Event()
@@ -137,15 +148,20 @@ async def run_worker(client: YeastarPartnerClient, *, interval: float,
 
 
 @contextlib.asynccontextmanager
-async def worker_client(sandbox: bool) -> AsyncIterator[tuple[YeastarPartnerClient,
-                                                              Callable[[PollReport], None]]]:
+async def worker_client(
+    sandbox: bool,
+) -> AsyncIterator[tuple[YeastarPartnerClient, Callable[[PollReport], None]]]:
     """The client to poll with, and what to do with each report."""
     if not sandbox:
         async with YeastarPartnerClient.from_env() as client:
             yield client, print_report
         return
-    async with Sandbox(SandboxConfig(orders=50)) as server, YeastarPartnerClient(
-            SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=server.base_url) as client:
+    async with (
+        Sandbox(SandboxConfig(orders=50)) as server,
+        YeastarPartnerClient(
+            SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=server.base_url
+        ) as client,
+    ):
 
         def report_and_change_the_sandbox(report: PollReport) -> None:
             print_report(report)
@@ -166,8 +182,13 @@ async def main_async(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with worker_client(args.sandbox) as (client, on_report):
-        polls = await run_worker(client, interval=args.interval, iterations=args.iterations,
-                                 stop=stop, on_report=on_report)
+        polls = await run_worker(
+            client,
+            interval=args.interval,
+            iterations=args.iterations,
+            stop=stop,
+            on_report=on_report,
+        )
     print(f"stopped after {polls} complete poll(s)", flush=True)
     return 0
 
@@ -175,10 +196,18 @@ async def main_async(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Report new, changed and gone orders.")
     parser.add_argument("--interval", type=float, default=60.0, metavar="SECONDS")
-    parser.add_argument("--iterations", type=int, default=None, metavar="N",
-                        help="stop after N polls (default: run until SIGINT/SIGTERM)")
-    parser.add_argument("--sandbox", action="store_true",
-                        help="poll the embedded sandbox, which changes between polls")
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after N polls (default: run until SIGINT/SIGTERM)",
+    )
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="poll the embedded sandbox, which changes between polls",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

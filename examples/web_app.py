@@ -130,18 +130,23 @@ def json_lines(orders: Sequence[Order]) -> bytes:
     return b"".join(json.dumps(to_jsonable(order)).encode() + b"\n" for order in orders)
 
 
-def query_int(request: web.Request, name: str, *, default: int = 1,
-              maximum: int | None = None) -> int:
+def query_int(
+    request: web.Request, name: str, *, default: int = 1, maximum: int | None = None
+) -> int:
     """A positive integer query parameter, or a 400 answer that says what is wrong."""
     text = request.query.get(name)
     if text is None:
         return default
-    if not (text.isascii() and text.isdigit()) or int(text) < 1 \
-            or (maximum is not None and int(text) > maximum):
+    if (
+        not (text.isascii() and text.isdigit())
+        or int(text) < 1
+        or (maximum is not None and int(text) > maximum)
+    ):
         upper = f" and at most {maximum}" if maximum is not None else ""
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"{name} must be an integer >= 1"
-                                                           f"{upper}"}),
-                                 content_type="application/json")
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"{name} must be an integer >= 1{upper}"}),
+            content_type="application/json",
+        )
     return int(text)
 
 
@@ -150,7 +155,8 @@ def query_int(request: web.Request, name: str, *, default: int = 1,
 
 @web.middleware
 async def library_errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    request: web.Request,
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
 ) -> web.StreamResponse:
     """Turn the library's errors into JSON error answers (see :func:`error_response`)."""
     try:
@@ -167,19 +173,24 @@ def error_response(error: YeastarCSSSError) -> web.Response:
     no secret or token can leak into an answer.
     """
     if isinstance(error, RateLimitError):
-        answer = json_error(503, "the order service is rate limited; try again later",
-                            request_id=error.request_id)
+        answer = json_error(
+            503, "the order service is rate limited; try again later", request_id=error.request_id
+        )
         if error.retry_after is not None and math.isfinite(error.retry_after):
             answer.headers["Retry-After"] = str(math.ceil(error.retry_after))
         return answer
     if isinstance(error, AuthenticationError):
         # This app's credentials are wrong or revoked: the caller can do nothing about it.
         log.error("the portal refused this app's credentials: %s", error)
-        return json_error(502, "the order service is misconfigured",
-                          request_id=error.request_id)
+        return json_error(502, "the order service is misconfigured", request_id=error.request_id)
     if isinstance(error, APIError):  # 400, 403, 404, 5xx after retries, business errors
-        return json_error(502, error.message, code=error.code, request_id=error.request_id,
-                          upstream_status=error.status)
+        return json_error(
+            502,
+            error.message,
+            code=error.code,
+            request_id=error.request_id,
+            upstream_status=error.status,
+        )
     if isinstance(error, TransportTimeoutError):
         return json_error(504, "the order service did not answer in time")
     if isinstance(error, TransportError):
@@ -204,8 +215,9 @@ async def app_with_sandbox() -> web.Application:
     await sandbox.start()
 
     def sandbox_client() -> YeastarPartnerClient:
-        return YeastarPartnerClient(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
-                                    base_url=sandbox.base_url)
+        return YeastarPartnerClient(
+            SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=sandbox.base_url
+        )
 
     async def stop_sandbox(app: web.Application) -> None:
         await sandbox.close()
@@ -219,14 +231,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve Yeastar orders as JSON over HTTP.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
-    parser.add_argument("--sandbox", action="store_true",
-                        help="serve the embedded sandbox's orders (no account needed)")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="serve the embedded sandbox's orders (no account needed)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     try:
         # run_app stops on Ctrl-C and SIGTERM, then runs the cleanups (closing the client).
-        web.run_app(app_with_sandbox() if args.sandbox else create_app(),
-                    host=args.host, port=args.port)
+        web.run_app(
+            app_with_sandbox() if args.sandbox else create_app(), host=args.host, port=args.port
+        )
     except ConfigurationError as error:  # from_env(): a variable is missing
         print(f"web_app: {error}", file=sys.stderr)
         sys.exit(2)

@@ -96,12 +96,12 @@ def find_bindir() -> tuple[Path | None, str]:
     pg_config = shutil.which("pg_config")
     if pg_config:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,
-                                 timeout=10, check=True).stdout.strip()
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
             if out:
                 candidates.append(Path(out))
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_version_key,
-                         reverse=True)
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_version_key, reverse=True)
     initdb = shutil.which("initdb")
     if initdb:
         candidates.append(Path(initdb).parent)
@@ -109,8 +109,10 @@ def find_bindir() -> tuple[Path | None, str]:
         if _has_binaries(bindir):
             return bindir, ""
     tried = ", ".join(str(c) for c in candidates) or "nothing found"
-    return None, (f"PostgreSQL server binaries ({', '.join(_REQUIRED)}) not found "
-                  f"(tried: {tried}; set PG_BINDIR)")
+    return None, (
+        f"PostgreSQL server binaries ({', '.join(_REQUIRED)}) not found "
+        f"(tried: {tried}; set PG_BINDIR)"
+    )
 
 
 def runner_prefix() -> tuple[list[str] | None, str]:
@@ -128,11 +130,14 @@ def runner_prefix() -> tuple[list[str] | None, str]:
     except KeyError:
         return None, f"running as root, but there is no {SERVICE_USER!r} system user"
     prefix = [runuser, "-u", SERVICE_USER, "--"]
-    probe = subprocess.run([*prefix, "true"], capture_output=True, text=True, timeout=30,
-                           check=False)
+    probe = subprocess.run(
+        [*prefix, "true"], capture_output=True, text=True, timeout=30, check=False
+    )
     if probe.returncode != 0:
-        return None, (f"running as root, but `runuser -u {SERVICE_USER} -- true` failed: "
-                      f"{(probe.stderr or probe.stdout).strip()[:200]}")
+        return None, (
+            f"running as root, but `runuser -u {SERVICE_USER} -- true` failed: "
+            f"{(probe.stderr or probe.stdout).strip()[:200]}"
+        )
     return prefix, ""
 
 
@@ -198,8 +203,10 @@ class PostgresServer:
         return self.dsn_for(self.database)
 
     def _url(self, scheme: str, database: str) -> str:
-        return (f"{scheme}://{quote(self.user, safe='')}:{quote(self.password, safe='')}"
-                f"@{self.host}:{self.port}/{quote(database, safe='')}")
+        return (
+            f"{scheme}://{quote(self.user, safe='')}:{quote(self.password, safe='')}"
+            f"@{self.host}:{self.port}/{quote(database, safe='')}"
+        )
 
     # -- databases ------------------------------------------------------------------------------
 
@@ -225,21 +232,46 @@ class PostgresServer:
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run ``sql`` as the superuser over the Unix socket; return psql's unaligned output."""
-        cmd = [str(self.bindir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-               "-h", str(self.socketdir), "-p", str(self.port), "-U", SERVICE_USER,
-               "-d", database, "-c", sql]
-        done = subprocess.run(cmd, capture_output=True, text=True, env=_clean_env(),
-                              timeout=60, check=False)
+        cmd = [
+            str(self.bindir / "psql"),
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(self.socketdir),
+            "-p",
+            str(self.port),
+            "-U",
+            SERVICE_USER,
+            "-d",
+            database,
+            "-c",
+            sql,
+        ]
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, env=_clean_env(), timeout=60, check=False
+        )
         if done.returncode != 0:
-            raise RuntimeError(f"psql failed ({done.returncode}) for {sql!r}: "
-                               f"{done.stderr.strip()}")
+            raise RuntimeError(
+                f"psql failed ({done.returncode}) for {sql!r}: {done.stderr.strip()}"
+            )
         return done.stdout
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def _run(self, args: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self.prefix, *args], capture_output=True, text=True,
-                              env=_clean_env(), cwd=self.root, timeout=timeout, check=False)
+        return subprocess.run(
+            [*self.prefix, *args],
+            capture_output=True,
+            text=True,
+            env=_clean_env(),
+            cwd=self.root,
+            timeout=timeout,
+            check=False,
+        )
 
     def log_tail(self) -> str:
         """The last lines of the server log (for error messages)."""
@@ -264,8 +296,13 @@ class PostgresServer:
         atexit.register(self.stop)
 
     def _init_cluster(self) -> None:
-        version = subprocess.run([str(self.bindir / "postgres"), "--version"],
-                                 capture_output=True, text=True, timeout=30, check=False)
+        version = subprocess.run(
+            [str(self.bindir / "postgres"), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         self.version = version.stdout.strip()
         if self.prefix:  # root: hand the directory to the service user
             entry = pwd.getpwnam(SERVICE_USER)
@@ -273,31 +310,70 @@ class PostgresServer:
         self.socketdir.mkdir()
         if self.prefix:
             os.chown(self.socketdir, entry.pw_uid, entry.pw_gid)
-        done = self._run([str(self.bindir / "initdb"), "-D", str(self.datadir),
-                          "-U", SERVICE_USER, "-E", "UTF8", "--no-locale", "--no-sync",
-                          "--no-instructions", "--auth-local=trust",
-                          "--auth-host=scram-sha-256"], timeout=120)
+        done = self._run(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.datadir),
+                "-U",
+                SERVICE_USER,
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+                "--no-instructions",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ],
+            timeout=120,
+        )
         if done.returncode != 0:
-            raise RuntimeError(f"initdb failed ({done.returncode}) in {self.datadir}:\n"
-                               f"{done.stdout}{done.stderr}")
+            raise RuntimeError(
+                f"initdb failed ({done.returncode}) in {self.datadir}:\n{done.stdout}{done.stderr}"
+            )
         # Exactly two ways in: the superuser over our private socket, roles with a password
         # over 127.0.0.1. Nothing else (no ::1, no other hosts).
         (self.datadir / "pg_hba.conf").write_text(
             "# written by tests/_postgres.py\n"
             "local all all trust\n"
-            "host  all all 127.0.0.1/32 scram-sha-256\n")
+            "host  all all 127.0.0.1/32 scram-sha-256\n"
+        )
 
     def _start_server(self) -> None:
         for attempt in range(1, _PORT_ATTEMPTS + 1):
             self.port = free_port()
-            options = " ".join([
-                "-p", str(self.port), "-k", shlex.quote(str(self.socketdir)),
-                "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-            ])
-            done = self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir),
-                              "-l", str(self.logfile), "-o", options, "-w",
-                              "-t", str(START_TIMEOUT), "start"], timeout=START_TIMEOUT + 30)
+            options = " ".join(
+                [
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    shlex.quote(str(self.socketdir)),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                ]
+            )
+            done = self._run(
+                [
+                    str(self.bindir / "pg_ctl"),
+                    "-D",
+                    str(self.datadir),
+                    "-l",
+                    str(self.logfile),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    str(START_TIMEOUT),
+                    "start",
+                ],
+                timeout=START_TIMEOUT + 30,
+            )
             if done.returncode == 0:
                 return
             tail = self.log_tail()
@@ -310,7 +386,8 @@ class PostgresServer:
                 f"PostgreSQL did not start on 127.0.0.1:{self.port} (pg_ctl start -w waits up "
                 f"to {START_TIMEOUT}s, PGCTLTIMEOUT; exit {done.returncode}: "
                 f"{(done.stderr or done.stdout).strip()})\n"
-                f"--- last lines of the server log ---\n{tail}")
+                f"--- last lines of the server log ---\n{tail}"
+            )
 
     def _postmaster_pid(self) -> int | None:
         try:
@@ -340,8 +417,20 @@ class PostgresServer:
     def stop(self) -> None:
         """Stop the server (immediate mode) and remove its directory. Idempotent."""
         if self.datadir.exists() and self._postmaster_pid() is not None:
-            done = self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir),
-                              "-m", "immediate", "-w", "-t", "30", "stop"], timeout=60)
+            done = self._run(
+                [
+                    str(self.bindir / "pg_ctl"),
+                    "-D",
+                    str(self.datadir),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "-t",
+                    "30",
+                    "stop",
+                ],
+                timeout=60,
+            )
             if done.returncode != 0:
                 self._kill_postmaster()
         shutil.rmtree(self.root, ignore_errors=True)

@@ -95,8 +95,10 @@ class RedisServer:
 
     def command(self, *args: str | int, db: int | None = None, timeout: float = 10.0) -> object:
         """Send one command (after ``SELECT db`` if given) on a fresh connection; the reply."""
-        with socket.create_connection((self.host, self.port), timeout=timeout) as sock, \
-                sock.makefile("rwb") as stream:
+        with (
+            socket.create_connection((self.host, self.port), timeout=timeout) as sock,
+            sock.makefile("rwb") as stream,
+        ):
             if db is not None:
                 stream.write(_encode("SELECT", db))
             stream.write(_encode(*args))
@@ -115,8 +117,9 @@ class RedisServer:
         if self.running:
             return
         if not self.version:
-            done = subprocess.run([self.binary, "--version"], capture_output=True, text=True,
-                                  timeout=30, check=False)
+            done = subprocess.run(
+                [self.binary, "--version"], capture_output=True, text=True, timeout=30, check=False
+            )
             self.version = done.stdout.strip()
         attempts = _PORT_ATTEMPTS if self.port == 0 else 1
         for attempt in range(1, attempts + 1):
@@ -128,19 +131,42 @@ class RedisServer:
             tail = self.log_tail()
             if "Address already in use" in tail and attempt < attempts:
                 continue
-            raise RuntimeError(f"redis-server did not answer PING on {self.host}:{self.port} "
-                               f"within {START_TIMEOUT:g}s (REDIS_START_TIMEOUT)\n"
-                               f"--- last lines of its log ---\n{tail}")
+            raise RuntimeError(
+                f"redis-server did not answer PING on {self.host}:{self.port} "
+                f"within {START_TIMEOUT:g}s (REDIS_START_TIMEOUT)\n"
+                f"--- last lines of its log ---\n{tail}"
+            )
 
     def _launch(self) -> bool:
         with contextlib.suppress(OSError):
             self.logfile.unlink()
         self._process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", self.host, "--save", "",
-             "--appendonly", "no", "--databases", str(DATABASES), "--dir", str(self.root),
-             "--logfile", str(self.logfile), "--daemonize", "no", "--protected-mode", "yes"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            cwd=self.root)
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                self.host,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--databases",
+                str(DATABASES),
+                "--dir",
+                str(self.root),
+                "--logfile",
+                str(self.logfile),
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=self.root,
+        )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

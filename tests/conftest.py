@@ -103,7 +103,10 @@ async def yeastar(sandbox: Sandbox) -> AsyncIterator[YeastarPartnerClient]:
     from yeastar_csss_async.sandbox import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
     async with YeastarPartnerClient(
-        SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=sandbox.base_url, retry=FAST_RETRY,
+        SANDBOX_CLIENT_ID,
+        SANDBOX_CLIENT_SECRET,
+        base_url=sandbox.base_url,
+        retry=FAST_RETRY,
         timeout=10.0,
     ) as client:
         yield client
@@ -115,7 +118,10 @@ async def csss(sandbox: Sandbox) -> AsyncIterator[CSSSClient]:
     from yeastar_csss_async.sandbox import SANDBOX_ACCESS_CODE, SANDBOX_SECRET
 
     async with CSSSClient(
-        SANDBOX_ACCESS_CODE, SANDBOX_SECRET, base_url=sandbox.base_url, retry=FAST_RETRY,
+        SANDBOX_ACCESS_CODE,
+        SANDBOX_SECRET,
+        base_url=sandbox.base_url,
+        retry=FAST_RETRY,
         timeout=10.0,
     ) as client:
         yield client
@@ -153,18 +159,19 @@ def client_side_tasks() -> set[asyncio.Task[object]]:
     (which share the loop in end-to-end tests)."""
     current = asyncio.current_task()
     return {
-        task for task in asyncio.all_tasks()
+        task
+        for task in asyncio.all_tasks()
         if task is not current
         and not task.get_coro().__qualname__.startswith(  # type: ignore[union-attr]
-            ("RequestHandler.", "Server.", "BaseSelectorEventLoop._accept_connection"))
+            ("RequestHandler.", "Server.", "BaseSelectorEventLoop._accept_connection")
+        )
     }
 
 
 @contextlib.asynccontextmanager
 async def serve_app(app: web.Application) -> AsyncIterator[str]:
     """Serve a hand-written aiohttp app on 127.0.0.1 (free port); yield its base URL."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                           shutdown_timeout=0.5)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -276,8 +283,9 @@ class OneRateLimit:
         now = time.monotonic()
         if not self.limited and request.query.get("pageNo") == self.page_no:
             self.limited.append(now)
-            return web.json_response({"code": "too_many_requests"}, status=429,
-                                     headers={"Retry-After": str(self.pause)})
+            return web.json_response(
+                {"code": "too_many_requests"}, status=429, headers={"Retry-After": str(self.pause)}
+            )
         self.arrivals.append(now)
         return None
 

@@ -21,8 +21,9 @@ TOTAL = 100_000
 
 
 async def test_chaos_export_loses_and_repeats_nothing() -> None:
-    config = SandboxConfig(orders=TOTAL, generated=True, fault_rate=0.1, retry_after=0.02,
-                           token_lifetime=3.0)
+    config = SandboxConfig(
+        orders=TOTAL, generated=True, fault_rate=0.1, retry_after=0.02, token_lifetime=3.0
+    )
     burst = {"left": 12, "started": False}
 
     async def throttle(request: web.Request) -> web.StreamResponse | None:
@@ -31,8 +32,16 @@ async def test_chaos_export_loses_and_repeats_nothing() -> None:
             burst["left"] -= 1
             burst["started"] = True
             return web.json_response(
-                {"code": "too_many_requests", "detailMessage": "", "requestId": "b" * 32,
-                 "result": None, "status": 429}, status=429, headers={"Retry-After": "0.05"})
+                {
+                    "code": "too_many_requests",
+                    "detailMessage": "",
+                    "requestId": "b" * 32,
+                    "result": None,
+                    "status": 429,
+                },
+                status=429,
+                headers={"Retry-After": "0.05"},
+            )
         return None
 
     async with Sandbox(config) as sandbox:
@@ -47,9 +56,13 @@ async def test_chaos_export_loses_and_repeats_nothing() -> None:
         sandbox.after_page = expire_twice
         retry = RetryPolicy(max_attempts=10, initial_backoff=0.005, max_backoff=0.05)
         started = time.monotonic()
-        async with YeastarPartnerClient(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
-                                        base_url=sandbox.base_url, retry=retry,
-                                        max_concurrency=8) as client:
+        async with YeastarPartnerClient(
+            SANDBOX_CLIENT_ID,
+            SANDBOX_CLIENT_SECRET,
+            base_url=sandbox.base_url,
+            retry=retry,
+            max_concurrency=8,
+        ) as client:
             ids = [order.id async for order in client.iter_orders(page_size=1000)]
             stats = client.stats
         elapsed = time.monotonic() - started

@@ -34,22 +34,38 @@ SECRET = "s3cr3t-client-secret"
 CSSS_SECRET = "csss-s3cr3t-value"
 
 
-def envelope(result: Any, *, code: str = "success", status: int = 200,
-             detail: str = "") -> dict[str, Any]:
-    return {"code": code, "detailMessage": detail, "requestId": "a" * 32, "result": result,
-            "status": status}
+def envelope(
+    result: Any, *, code: str = "success", status: int = 200, detail: str = ""
+) -> dict[str, Any]:
+    return {
+        "code": code,
+        "detailMessage": detail,
+        "requestId": "a" * 32,
+        "result": result,
+        "status": status,
+    }
 
 
-def token_body(token: str = "tok-1", *, expires: Any = "1800",
-               refresh: str = "ref-1") -> dict[str, Any]:
-    return envelope({"expiresIn": expires, "refreshToken": refresh, "token": token,
-                     "tokenHead": "Bearer"})
+def token_body(
+    token: str = "tok-1", *, expires: Any = "1800", refresh: str = "ref-1"
+) -> dict[str, Any]:
+    return envelope(
+        {"expiresIn": expires, "refreshToken": refresh, "token": token, "tokenHead": "Bearer"}
+    )
 
 
 def orders_page(ids: list[str], *, total: int | None = None) -> dict[str, Any]:
     total = len(ids) if total is None else total
-    return envelope({"count": total, "pageNo": 1, "pageSize": 25,
-                     "results": [{"id": i} for i in ids], "total": total, "totalPage": 1})
+    return envelope(
+        {
+            "count": total,
+            "pageNo": 1,
+            "pageSize": 25,
+            "results": [{"id": i} for i in ids],
+            "total": total,
+            "totalPage": 1,
+        }
+    )
 
 
 def client(**kwargs: Any) -> YeastarPartnerClient:
@@ -58,8 +74,12 @@ def client(**kwargs: Any) -> YeastarPartnerClient:
 
 
 def requests_to(mock: aioresponses, method: str, url: str) -> list[Any]:
-    return [call for (m, u), calls in mock.requests.items() for call in calls
-            if m == method and str(u).startswith(url)]
+    return [
+        call
+        for (m, u), calls in mock.requests.items()
+        for call in calls
+        if m == method and str(u).startswith(url)
+    ]
 
 
 async def test_first_call_requests_a_token_with_client_credentials_form(
@@ -71,8 +91,11 @@ async def test_first_call_requests_a_token_with_client_credentials_form(
         page = await yeastar.get_orders_page(1, 25)
     assert [o.id for o in page.items] == ["1"]
     (token_call,) = requests_to(mocked, "POST", TOKEN_URL)
-    assert token_call.kwargs["data"] == {"grant_type": "pp_credentials",
-                                         "client_id": "client-id", "client_secret": SECRET}
+    assert token_call.kwargs["data"] == {
+        "grant_type": "pp_credentials",
+        "client_id": "client-id",
+        "client_secret": SECRET,
+    }
     (orders_call,) = requests_to(mocked, "GET", f"{BASE}/order")
     assert orders_call.kwargs["headers"]["Authorization"] == "Bearer tok-1"
     assert orders_call.kwargs["headers"]["User-Agent"] == "MyApp/1.0"
@@ -106,8 +129,10 @@ async def test_401_renews_with_refresh_token_and_replays_once(mocked: aiorespons
         page = await yeastar.get_orders_page()
     assert [o.id for o in page.items] == ["9"]
     token_calls = requests_to(mocked, "POST", TOKEN_URL)
-    assert [c.kwargs["data"]["grant_type"] for c in token_calls] == ["pp_credentials",
-                                                                     "refresh_token"]
+    assert [c.kwargs["data"]["grant_type"] for c in token_calls] == [
+        "pp_credentials",
+        "refresh_token",
+    ]
     assert token_calls[1].kwargs["data"]["refresh_token"] == "ref-1"
     auths = [c.kwargs["headers"]["Authorization"] for c in requests_to(mocked, "GET", BASE)]
     assert auths == ["Bearer tok-1", "Bearer tok-2"]
@@ -116,8 +141,9 @@ async def test_401_renews_with_refresh_token_and_replays_once(mocked: aiorespons
 async def test_failed_refresh_falls_back_to_the_credentials(mocked: aioresponses) -> None:
     mocked.post(TOKEN_URL, payload=token_body("tok-1"))
     mocked.get(ORDERS, status=401, payload=envelope(None, code="invalid_token", status=401))
-    mocked.post(TOKEN_URL, status=401,
-                payload=envelope(None, code="invalid_refresh_token", status=401))
+    mocked.post(
+        TOKEN_URL, status=401, payload=envelope(None, code="invalid_refresh_token", status=401)
+    )
     mocked.post(TOKEN_URL, payload=token_body("tok-3"))
     mocked.get(ORDERS, payload=orders_page(["1"]))
     async with client() as yeastar:
@@ -130,8 +156,12 @@ async def test_second_401_after_renewal_is_an_authentication_error(
     mocked: aioresponses,
 ) -> None:
     mocked.post(TOKEN_URL, payload=token_body("tok-1"), repeat=True)
-    mocked.get(ORDERS, status=401, repeat=True,
-               payload=envelope(None, code="invalid_token", status=401, detail="bad token"))
+    mocked.get(
+        ORDERS,
+        status=401,
+        repeat=True,
+        payload=envelope(None, code="invalid_token", status=401, detail="bad token"),
+    )
     async with client() as yeastar:
         with pytest.raises(AuthenticationError) as caught:
             await yeastar.get_orders_page()
@@ -142,9 +172,13 @@ async def test_second_401_after_renewal_is_an_authentication_error(
 
 
 async def test_wrong_credentials_are_an_authentication_error(mocked: aioresponses) -> None:
-    mocked.post(TOKEN_URL, status=401,
-                payload=envelope(None, code="invalid_client", status=401,
-                                 detail=f"client secret {SECRET} is wrong"))
+    mocked.post(
+        TOKEN_URL,
+        status=401,
+        payload=envelope(
+            None, code="invalid_client", status=401, detail=f"client secret {SECRET} is wrong"
+        ),
+    )
     async with client() as yeastar:
         with pytest.raises(AuthenticationError) as caught:
             await yeastar.get_orders_page()
@@ -155,8 +189,9 @@ async def test_wrong_credentials_are_an_authentication_error(mocked: aioresponse
 
 async def test_5xx_is_retried_then_succeeds(mocked: aioresponses) -> None:
     mocked.post(TOKEN_URL, payload=token_body())
-    mocked.get(ORDERS, status=503, body="<html>Service Unavailable</html>",
-               content_type="text/html")
+    mocked.get(
+        ORDERS, status=503, body="<html>Service Unavailable</html>", content_type="text/html"
+    )
     mocked.get(ORDERS, status=500, payload=envelope(None, code="internal_error", status=500))
     mocked.get(ORDERS, payload=orders_page(["1"]))
     async with client() as yeastar:
@@ -169,8 +204,12 @@ async def test_5xx_that_outlasts_the_retries_is_an_api_error_with_its_code(
     mocked: aioresponses,
 ) -> None:
     mocked.post(TOKEN_URL, payload=token_body())
-    mocked.get(ORDERS, status=500, repeat=True,
-               payload=envelope(None, code="internal_error", status=500, detail="boom"))
+    mocked.get(
+        ORDERS,
+        status=500,
+        repeat=True,
+        payload=envelope(None, code="internal_error", status=500, detail="boom"),
+    )
     async with client(retry=RetryPolicy(max_attempts=3, initial_backoff=0.001)) as yeastar:
         with pytest.raises(APIError) as caught:
             await yeastar.get_orders_page()
@@ -183,8 +222,13 @@ async def test_429_that_outlasts_the_retries_is_a_rate_limit_error(
     mocked: aioresponses,
 ) -> None:
     mocked.post(TOKEN_URL, payload=token_body())
-    mocked.get(ORDERS, status=429, repeat=True, headers={"Retry-After": "0.01"},
-               payload=envelope(None, code="too_many_requests", status=429))
+    mocked.get(
+        ORDERS,
+        status=429,
+        repeat=True,
+        headers={"Retry-After": "0.01"},
+        payload=envelope(None, code="too_many_requests", status=429),
+    )
     async with client(retry=RetryPolicy(max_attempts=2, initial_backoff=0.001)) as yeastar:
         with pytest.raises(RateLimitError) as caught:
             await yeastar.get_orders_page()
@@ -194,8 +238,12 @@ async def test_429_that_outlasts_the_retries_is_a_rate_limit_error(
 
 async def test_other_4xx_is_not_retried(mocked: aioresponses) -> None:
     mocked.post(TOKEN_URL, payload=token_body())
-    mocked.get(ORDERS, status=403, repeat=True,
-               payload=envelope(None, code="permission_denied", status=403))
+    mocked.get(
+        ORDERS,
+        status=403,
+        repeat=True,
+        payload=envelope(None, code="permission_denied", status=403),
+    )
     async with client() as yeastar:
         with pytest.raises(APIError) as caught:
             await yeastar.get_orders_page()
@@ -233,8 +281,11 @@ async def test_timeouts_are_retried(mocked: aioresponses) -> None:
     [
         ("<html>oops</html>", ResponseFormatError, None),
         ('{"code": "success", "result": {"results": []', ResponseFormatError, None),
-        (json.dumps(envelope(None, code="parameter_validation_failed", status=400)), APIError,
-         "parameter_validation_failed"),
+        (
+            json.dumps(envelope(None, code="parameter_validation_failed", status=400)),
+            APIError,
+            "parameter_validation_failed",
+        ),
         (json.dumps({"code": "success", "status": 200}), ResponseFormatError, None),
         (json.dumps(envelope({"results": {"a": 1}, "total": 1})), ResponseFormatError, None),
         (json.dumps(envelope({"results": [], "total": -1})), ResponseFormatError, None),
@@ -243,7 +294,10 @@ async def test_timeouts_are_retried(mocked: aioresponses) -> None:
     ],
 )
 async def test_bad_bodies_give_typed_errors(
-    mocked: aioresponses, body: str, kind: type[Exception], code: str | None,
+    mocked: aioresponses,
+    body: str,
+    kind: type[Exception],
+    code: str | None,
 ) -> None:
     mocked.post(TOKEN_URL, payload=token_body())
     mocked.get(ORDERS, body=body, status=200)
@@ -278,7 +332,9 @@ async def test_seed_000_body_decodes_into_a_page_with_the_corrected_plan(
     ],
 )
 async def test_bad_arguments_raise_value_error_before_any_request(
-    mocked: aioresponses, call: Any, message: str,
+    mocked: aioresponses,
+    call: Any,
+    message: str,
 ) -> None:
     async with client() as yeastar:
         with pytest.raises(ValueError, match=message):
@@ -292,8 +348,11 @@ async def test_iterators_check_their_arguments_at_once() -> None:
             yeastar.iter_orders(page_size=0)
         with pytest.raises(ValueError, match="product_id"):
             yeastar.iter_products(-3)
-        for method in (yeastar.iter_orders, yeastar.iter_order_pages,
-                       lambda **kw: yeastar.iter_product_pages(13, **kw)):
+        for method in (
+            yeastar.iter_orders,
+            yeastar.iter_order_pages,
+            lambda **kw: yeastar.iter_product_pages(13, **kw),
+        ):
             with pytest.raises(ValueError, match="start_page"):
                 method(start_page=0)
             with pytest.raises(ValueError, match="limit"):
@@ -314,8 +373,13 @@ async def test_views_and_page_streams_send_nothing_until_read(
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"client_id": ""}, {"client_secret": " "}, {"max_concurrency": 0}, {"timeout": 0},
-     {"base_url": "ftp://x"}],
+    [
+        {"client_id": ""},
+        {"client_secret": " "},
+        {"max_concurrency": 0},
+        {"timeout": 0},
+        {"base_url": "ftp://x"},
+    ],
 )
 def test_bad_construction_raises_value_error(kwargs: dict[str, Any]) -> None:
     args = {"client_id": "id", "client_secret": "secret", **kwargs}
@@ -332,11 +396,19 @@ def test_csss_construction_checks_credentials() -> None:
 
 # --- CSSS ------------------------------------------------------------------------------------
 
+
 def csss_answer(items: list[dict[str, Any]], *, total: int) -> dict[str, Any]:
-    return {"code": "0000", "message": "success", "success": True,
-            "data": {"page": {"cur_page_no": 1, "page_size": 50, "total_count": total,
-                              "total_pages": 1}, "sign": "x", "package_order": items,
-                     "package_order_num": len(items)}}
+    return {
+        "code": "0000",
+        "message": "success",
+        "success": True,
+        "data": {
+            "page": {"cur_page_no": 1, "page_size": 50, "total_count": total, "total_pages": 1},
+            "sign": "x",
+            "package_order": items,
+            "package_order_num": len(items),
+        },
+    }
 
 
 async def test_csss_request_is_signed_and_carries_filters_and_language(
@@ -366,9 +438,10 @@ async def test_csss_request_is_signed_and_carries_filters_and_language(
 async def test_csss_business_error_is_an_api_error_with_the_csss_code(
     mocked: aioresponses,
 ) -> None:
-    mocked.post(f"{CSSS_BASE}/package/queryOrder",
-                payload={"code": "1002", "message": "sign error", "success": False,
-                         "data": None})
+    mocked.post(
+        f"{CSSS_BASE}/package/queryOrder",
+        payload={"code": "1002", "message": "sign error", "success": False, "data": None},
+    )
     async with CSSSClient("P000270", CSSS_SECRET, base_url=CSSS_BASE) as c:
         with pytest.raises(APIError) as caught:
             await c.get_package_orders_page()
@@ -397,16 +470,26 @@ async def test_csss_retries_are_signed_afresh(mocked: aioresponses) -> None:
 
 # --- secrets -----------------------------------------------------------------------------
 
+
 async def test_no_secret_or_token_in_reprs_errors_or_debug_logs(
-    mocked: aioresponses, debug_log: ListHandler,
+    mocked: aioresponses,
+    debug_log: ListHandler,
 ) -> None:
     access, refresh = "acc-T0KEN-abcdef", "ref-T0KEN-uvwxyz"
     mocked.post(TOKEN_URL, payload=token_body(access, refresh=refresh))
-    mocked.get(ORDERS, status=401, payload=envelope(None, code="invalid_token", status=401,
-                                                    detail=f"token {access} expired"))
+    mocked.get(
+        ORDERS,
+        status=401,
+        payload=envelope(None, code="invalid_token", status=401, detail=f"token {access} expired"),
+    )
     mocked.post(TOKEN_URL, payload=token_body(access + "2", refresh=refresh + "2"))
-    mocked.get(ORDERS, status=403, payload=envelope(
-        None, code="permission_denied", status=403, detail=f"{access}2 may not; {SECRET}"))
+    mocked.get(
+        ORDERS,
+        status=403,
+        payload=envelope(
+            None, code="permission_denied", status=403, detail=f"{access}2 may not; {SECRET}"
+        ),
+    )
     texts: list[str] = []
     async with client() as yeastar:
         with pytest.raises(APIError) as caught:
@@ -425,9 +508,15 @@ async def test_no_secret_or_token_in_reprs_errors_or_debug_logs(
 async def test_csss_error_text_never_shows_the_secret_even_when_echoed(
     mocked: aioresponses,
 ) -> None:
-    mocked.post(f"{CSSS_BASE}/package/queryOrder",
-                payload={"code": "1002", "success": False, "data": None,
-                         "message": f"sign error: expected secret {CSSS_SECRET}"})
+    mocked.post(
+        f"{CSSS_BASE}/package/queryOrder",
+        payload={
+            "code": "1002",
+            "success": False,
+            "data": None,
+            "message": f"sign error: expected secret {CSSS_SECRET}",
+        },
+    )
     async with CSSSClient("P000270", CSSS_SECRET, base_url=CSSS_BASE) as c:
         with pytest.raises(APIError) as caught:
             await c.get_package_orders_page()
@@ -448,12 +537,12 @@ async def test_a_task_that_reused_someone_elses_renewal_may_still_renew_once_its
 
         def other_task_renews(url: URL, **kwargs: Any) -> CallbackResult:
             yeastar._tokens._access = "tok-2"
-            return CallbackResult(status=401, payload=envelope(None, code="invalid_token",
-                                                               status=401))
+            return CallbackResult(
+                status=401, payload=envelope(None, code="invalid_token", status=401)
+            )
 
         mocked.get(ORDERS, callback=other_task_renews)
-        mocked.get(ORDERS, status=401, payload=envelope(None, code="invalid_token",
-                                                        status=401))
+        mocked.get(ORDERS, status=401, payload=envelope(None, code="invalid_token", status=401))
         mocked.post(TOKEN_URL, payload=token_body("tok-3", refresh="ref-3"))
         mocked.get(ORDERS, payload=orders_page(["7"]))
         page = await yeastar.get_orders_page()

@@ -46,11 +46,18 @@ def test_seed_000_orders_parse_field_by_field() -> None:
     assert len(orders) == 5
     first = orders[0]
     assert first == Order(
-        id="1002069", order_no="CY3076943806474498048", order_status=OrderStatus.SUCCEED,
-        order_type=OrderType.ONLINE, create_time=ms(1680256570000), currency_code="USD",
-        total_amount=Decimal("130.00"), custom_reference_no="123456",
-        invoice_no="MH3076943823830528000", product_model="",
-        product_name="Cloud PBX (PCE Instance)", product_no="3658B4311196TPKC",
+        id="1002069",
+        order_no="CY3076943806474498048",
+        order_status=OrderStatus.SUCCEED,
+        order_type=OrderType.ONLINE,
+        create_time=ms(1680256570000),
+        currency_code="USD",
+        total_amount=Decimal("130.00"),
+        custom_reference_no="123456",
+        invoice_no="MH3076943823830528000",
+        product_model="",
+        product_name="Cloud PBX (PCE Instance)",
+        product_no="3658B4311196TPKC",
     )
     assert str(first.total_amount) == "130.00"  # the digits the server sent
     assert first.create_time is not None
@@ -87,29 +94,52 @@ def test_seed_002_products_parse_field_by_field() -> None:
     assert switching.next_plan_expire_date == ms(1767926176000)
     assert switching.next_plan_start_date == ms(1736390177000)
     assert switching.end_user_info == EndUserInfo(
-        address="Customer Address.", company_name="PCE Customer Test Company",
-        contact_name="PCE Customer Test", email="customer@test.com",
+        address="Customer Address.",
+        company_name="PCE Customer Test Company",
+        contact_name="PCE Customer Test",
+        email="customer@test.com",
     )
-    assert switching.service_list == [ServiceInfo(
-        service_id="3048573759449317376", service_name="Recording Minutes",
-        service_status="switching", quantity="100", service_auto_renewal=0,
-        service_expire_date=ms(1713421999000), service_period=None,
-    )]
+    assert switching.service_list == [
+        ServiceInfo(
+            service_id="3048573759449317376",
+            service_name="Recording Minutes",
+            service_status="switching",
+            quantity="100",
+            service_auto_renewal=0,
+            service_expire_date=ms(1713421999000),
+            service_period=None,
+        )
+    ]
 
 
 def test_seed_001_package_orders_parse_field_by_field() -> None:
     document = load_seed("seed_001_query_order.json")
-    items = structure_items(document["data"]["package_order"], PackageOrder,
-                            path="data.package_order")
+    items = structure_items(
+        document["data"]["package_order"], PackageOrder, path="data.package_order"
+    )
     assert len(items) == 2
     first = items[0]
     assert first == PackageOrder(
-        order_code="L201903020000000617", device_id="89860012018111220455", order_status="1",
-        buy_type="2", order_date=datetime(2019, 3, 2, 17, 27, 19), active_date=None,
-        expire_date=None, flow="30", used_flow="0", order_used_flow="0", flow_use_rate=None,
-        order_period="1", package_code="PACKAGE20180428000007",
-        package_name="亚洲12国/地区产品二 30m/月", package_type="2", supplier_code=None,
-        has_test_flow="0", is_flow_plus=None, main_iccid=None, refueling_package_list=[],
+        order_code="L201903020000000617",
+        device_id="89860012018111220455",
+        order_status="1",
+        buy_type="2",
+        order_date=datetime(2019, 3, 2, 17, 27, 19),
+        active_date=None,
+        expire_date=None,
+        flow="30",
+        used_flow="0",
+        order_used_flow="0",
+        flow_use_rate=None,
+        order_period="1",
+        package_code="PACKAGE20180428000007",
+        package_name="亚洲12国/地区产品二 30m/月",
+        package_type="2",
+        supplier_code=None,
+        has_test_flow="0",
+        is_flow_plus=None,
+        main_iccid=None,
+        refueling_package_list=[],
         profile_list=[],
     )
     assert items[1].order_code == "L201903030000000626"
@@ -121,8 +151,17 @@ def test_device_id_falls_back_to_device_id_camel_case() -> None:
 
 
 def test_unknown_enum_values_and_unknown_keys_pass_without_error() -> None:
-    order = structure_one({"id": "1", "orderStatus": "archived", "brandNewKey": {"x": 1},
-                           "currencyCode": "EUR", "orderType": ""}, Order, path="$")
+    order = structure_one(
+        {
+            "id": "1",
+            "orderStatus": "archived",
+            "brandNewKey": {"x": 1},
+            "currencyCode": "EUR",
+            "orderType": "",
+        },
+        Order,
+        path="$",
+    )
     assert order.order_status == "archived"
     assert order.currency_code == "EUR"
     assert order.order_type == ""
@@ -142,8 +181,19 @@ def test_an_undocumented_enum_value_is_an_extra_member_of_its_enum(path: str) ->
     elif path == "detailed":
         order = _DETAILED.structure(record, Order)
     else:
-        body = json.dumps({"errcode": 0, "code": "success", "result": {
-            "total": 1, "pageNo": 1, "pageSize": 1, "totalPage": 1, "results": [record]}}).encode()
+        body = json.dumps(
+            {
+                "errcode": 0,
+                "code": "success",
+                "result": {
+                    "total": 1,
+                    "pageNo": 1,
+                    "pageSize": 1,
+                    "totalPage": 1,
+                    "results": [record],
+                },
+            }
+        ).encode()
         (order,) = decode_page_answer(200, body, Order, page_no=1, page_size=1).items
     assert type(order.order_status) is OrderStatus
     assert type(order.order_type) is OrderType
@@ -159,17 +209,22 @@ def test_an_undocumented_enum_value_is_an_extra_member_of_its_enum(path: str) ->
     assert pickle.loads(pickle.dumps(order)) == order
 
 
-@pytest.mark.parametrize(("cls", "record", "key"), [
-    (Order, {"orderNo": "N1"}, "id"),
-    (Order, {"id": None}, "id"),
-    (Order, {"id": ""}, "id"),
-    (Product, {"productNo": ""}, "productNo"),
-    (PackageOrder, {"device_id": "1"}, "orderCode"),
-    (SubscriptionProduct, {"name": "P-Series"}, "productId"),
-    (SubscriptionProduct, {"productId": None}, "productId"),
-])
+@pytest.mark.parametrize(
+    ("cls", "record", "key"),
+    [
+        (Order, {"orderNo": "N1"}, "id"),
+        (Order, {"id": None}, "id"),
+        (Order, {"id": ""}, "id"),
+        (Product, {"productNo": ""}, "productNo"),
+        (PackageOrder, {"device_id": "1"}, "orderCode"),
+        (SubscriptionProduct, {"name": "P-Series"}, "productId"),
+        (SubscriptionProduct, {"productId": None}, "productId"),
+    ],
+)
 def test_a_record_without_its_key_is_a_located_format_error(
-    cls: type[Any], record: dict[str, Any], key: str,
+    cls: type[Any],
+    record: dict[str, Any],
+    key: str,
 ) -> None:
     """Each list's key (and a product line's id) cannot be missing: such a record could not be
     told apart from others, so it is refused on both the fast path and the error path."""
@@ -177,8 +232,12 @@ def test_a_record_without_its_key_is_a_located_format_error(
 
     with pytest.raises(Exception):  # noqa: B017, PT011 - the fast path only has to refuse
         structure_fn(cls)(record)
-    valid = {Order: {"id": "0"}, Product: {"productNo": "0"},
-             PackageOrder: {"orderCode": "0"}, SubscriptionProduct: {"productId": 1}}[cls]
+    valid = {
+        Order: {"id": "0"},
+        Product: {"productNo": "0"},
+        PackageOrder: {"orderCode": "0"},
+        SubscriptionProduct: {"productId": 1},
+    }[cls]
     assert structure_items([valid], cls, path="results")
     with pytest.raises(ResponseFormatError) as caught:
         structure_items([valid, record], cls, path="results")
@@ -187,13 +246,15 @@ def test_a_record_without_its_key_is_a_located_format_error(
 
 
 def test_loose_numbers_are_accepted_where_docs_are_loose() -> None:
-    order = structure_one({"id": 1002069, "createTime": "1680256570000", "totalAmount": "12.50"},
-                          Order, path="$")
+    order = structure_one(
+        {"id": 1002069, "createTime": "1680256570000", "totalAmount": "12.50"}, Order, path="$"
+    )
     assert order.id == "1002069"
     assert order.create_time == ms(1680256570000)
     assert order.total_amount == Decimal("12.50")
-    product = structure_one({"productNo": "P", "planAutoRenewal": "1", "quantity": 5}, Product,
-                            path="$")
+    product = structure_one(
+        {"productNo": "P", "planAutoRenewal": "1", "quantity": 5}, Product, path="$"
+    )
     assert product.plan_auto_renewal == 1
     assert product.quantity == "5"
 
@@ -201,15 +262,21 @@ def test_loose_numbers_are_accepted_where_docs_are_loose() -> None:
 def test_null_lists_become_empty_lists() -> None:
     product = structure_one({"productNo": "P", "serviceList": None}, Product, path="$")
     assert product.service_list == []
-    order = structure_one({"orderCode": "C", "refuelingPackageList": None,
-                           "profileList": [{"a": 1}]}, PackageOrder, path="$")
+    order = structure_one(
+        {"orderCode": "C", "refuelingPackageList": None, "profileList": [{"a": 1}]},
+        PackageOrder,
+        path="$",
+    )
     assert order.refueling_package_list == []
     assert order.profile_list == [{"a": 1}]
 
 
 def test_csss_dates_accept_the_dashed_format_and_empty_string() -> None:
-    order = structure_one({"orderCode": "C", "expireDate": "2023-12-31 23:59:59",
-                           "activeDate": ""}, PackageOrder, path="$")
+    order = structure_one(
+        {"orderCode": "C", "expireDate": "2023-12-31 23:59:59", "activeDate": ""},
+        PackageOrder,
+        path="$",
+    )
     assert order.expire_date == datetime(2023, 12, 31, 23, 59, 59)
     assert order.active_date is None
 
@@ -257,8 +324,9 @@ def test_models_are_frozen() -> None:
         order.id = "x"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("name", ["seed_000_order_list.json", "seed_002_product_list.json",
-                                  "seed_001_query_order.json"])
+@pytest.mark.parametrize(
+    "name", ["seed_000_order_list.json", "seed_002_product_list.json", "seed_001_query_order.json"]
+)
 def test_models_built_by_the_fast_paths_are_ordinary_frozen_instances(name: str) -> None:
     """The generated functions fill a private builder subclass and then set ``__class__`` to
     the model: what comes out must be exactly the model (nested models too), frozen, equal to
@@ -282,10 +350,20 @@ def test_models_built_by_the_fast_paths_are_ordinary_frozen_instances(name: str)
     from_dicts = [structure_fn(cls)(record) for record in records]
     assert rows == from_dicts == structure_items(records, cls, path="results")
     models = [*rows, *from_dicts]
-    models += [value for model in list(models) for value in attrs.astuple(model, recurse=False)
-               if attrs.has(type(value))]
-    models += [value for model in list(models) for value in attrs.astuple(model, recurse=False)
-               if isinstance(value, list) for value in value if attrs.has(type(value))]
+    models += [
+        value
+        for model in list(models)
+        for value in attrs.astuple(model, recurse=False)
+        if attrs.has(type(value))
+    ]
+    models += [
+        value
+        for model in list(models)
+        for value in attrs.astuple(model, recurse=False)
+        if isinstance(value, list)
+        for value in value
+        if attrs.has(type(value))
+    ]
     assert {type(model) for model in models} >= {cls}
     for model in models:
         assert type(model).__module__ == "yeastar_csss_async.models", type(model)

@@ -33,12 +33,23 @@ def sandbox_config() -> SandboxConfig:
     return SandboxConfig(orders=300, package_orders=120, latency=0.01)
 
 
-async def yeastar_fleet(stack: AsyncExitStack, sandbox: Sandbox, coordinator: LocalCoordinator,
-                        count: int, limit: int) -> list[YeastarPartnerClient]:
+async def yeastar_fleet(
+    stack: AsyncExitStack, sandbox: Sandbox, coordinator: LocalCoordinator, count: int, limit: int
+) -> list[YeastarPartnerClient]:
     """``count`` clients of one account, each with its own HTTP session."""
-    return [await stack.enter_async_context(YeastarPartnerClient(
-        SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=sandbox.base_url,
-        max_concurrency=limit, retry=QUICK, coordinator=coordinator)) for _ in range(count)]
+    return [
+        await stack.enter_async_context(
+            YeastarPartnerClient(
+                SANDBOX_CLIENT_ID,
+                SANDBOX_CLIENT_SECRET,
+                base_url=sandbox.base_url,
+                max_concurrency=limit,
+                retry=QUICK,
+                coordinator=coordinator,
+            )
+        )
+        for _ in range(count)
+    ]
 
 
 async def read_all(client: YeastarPartnerClient) -> list[str]:
@@ -59,9 +70,18 @@ async def test_without_a_coordinator_each_client_has_its_own_token_and_limit(
     sandbox: Sandbox,
 ) -> None:
     async with AsyncExitStack() as stack:
-        clients = [await stack.enter_async_context(YeastarPartnerClient(
-            SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=sandbox.base_url,
-            max_concurrency=3, retry=QUICK)) for _ in range(4)]
+        clients = [
+            await stack.enter_async_context(
+                YeastarPartnerClient(
+                    SANDBOX_CLIENT_ID,
+                    SANDBOX_CLIENT_SECRET,
+                    base_url=sandbox.base_url,
+                    max_concurrency=3,
+                    retry=QUICK,
+                )
+            )
+            for _ in range(4)
+        ]
         await asyncio.gather(*(read_all(client) for client in clients))
     assert sandbox.stats.token_requests == 4
     assert sandbox.stats.peak_in_flight > 3  # what the coordinator exists to prevent
@@ -97,9 +117,19 @@ async def test_a_token_renewed_by_one_client_is_taken_by_the_others(sandbox: San
 async def test_csss_clients_of_one_access_code_share_the_limit(sandbox: Sandbox) -> None:
     coordinator = LocalCoordinator()
     async with AsyncExitStack() as stack:
-        clients = [await stack.enter_async_context(CSSSClient(
-            SANDBOX_ACCESS_CODE, SANDBOX_SECRET, base_url=sandbox.base_url, max_concurrency=2,
-            retry=QUICK, coordinator=coordinator)) for _ in range(3)]
+        clients = [
+            await stack.enter_async_context(
+                CSSSClient(
+                    SANDBOX_ACCESS_CODE,
+                    SANDBOX_SECRET,
+                    base_url=sandbox.base_url,
+                    max_concurrency=2,
+                    retry=QUICK,
+                    coordinator=coordinator,
+                )
+            )
+            for _ in range(3)
+        ]
 
         async def codes(client: CSSSClient) -> list[str]:
             return [p.order_code async for p in client.iter_package_orders(page_size=10)]
@@ -112,4 +142,3 @@ async def test_csss_clients_of_one_access_code_share_the_limit(sandbox: Sandbox)
 async def test_a_coordinator_must_be_a_coordinator() -> None:
     with pytest.raises(TypeError, match="coordinator must be a Coordinator"):
         YeastarPartnerClient("id", "secret", coordinator=object())  # type: ignore[arg-type]
-

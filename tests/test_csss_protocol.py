@@ -16,12 +16,30 @@ SECRET = "test-secret"
     ("params", "expected"),
     [
         # the locally computed vectors of DOMAIN.md B3
-        ({"access_code": "P000270", "page_no": 1, "page_size": 2, "timestamp": "1643251754",
-          "version": "2.0"}, "bmA4wqNXmjN+U4mDGVjfX3Zg0IM="),
-        ({"access_code": "P000270", "page_no": "1", "page_size": "2",
-          "timestamp": "1643251754", "version": "2.0"}, "hzx30b0CfBUknR5Qmx4M9EyhIJo="),
-        ({"version": "2.0", "access_code": "P012345", "timestamp": "1498723232"},
-         "UC1EfiI9Lb/NMFQk6NTulbwTTmE="),
+        (
+            {
+                "access_code": "P000270",
+                "page_no": 1,
+                "page_size": 2,
+                "timestamp": "1643251754",
+                "version": "2.0",
+            },
+            "bmA4wqNXmjN+U4mDGVjfX3Zg0IM=",
+        ),
+        (
+            {
+                "access_code": "P000270",
+                "page_no": "1",
+                "page_size": "2",
+                "timestamp": "1643251754",
+                "version": "2.0",
+            },
+            "hzx30b0CfBUknR5Qmx4M9EyhIJo=",
+        ),
+        (
+            {"version": "2.0", "access_code": "P012345", "timestamp": "1498723232"},
+            "UC1EfiI9Lb/NMFQk6NTulbwTTmE=",
+        ),
     ],
 )
 def test_sign_matches_the_documented_vectors(params: dict[str, object], expected: str) -> None:
@@ -29,17 +47,32 @@ def test_sign_matches_the_documented_vectors(params: dict[str, object], expected
 
 
 def test_sign_content_is_compact_sorted_json_without_empty_values_or_sign() -> None:
-    content = csss_sign_content({
-        "version": "2.0", "device_id": "", "order_id": None, "sign": "old",
-        "access_code": "P000270", "page_no": 1,
-    })
+    content = csss_sign_content(
+        {
+            "version": "2.0",
+            "device_id": "",
+            "order_id": None,
+            "sign": "old",
+            "access_code": "P000270",
+            "page_no": 1,
+        }
+    )
     assert content == '{"access_code":"P000270","page_no":1,"version":"2.0"}'
 
 
 def test_seed_request_with_empty_filters_signs_like_one_without_them() -> None:
-    seed = {"access_code": "P000270", "device_id": "", "order_id": "", "order_status": "",
-            "order_type": "", "page_no": 1, "page_size": 2, "timestamp": "1643251754",
-            "version": "2.0", "sign": "ZdFRHMM/ccYeb49Rys3wOCZXDpc="}
+    seed = {
+        "access_code": "P000270",
+        "device_id": "",
+        "order_id": "",
+        "order_status": "",
+        "order_type": "",
+        "page_no": 1,
+        "page_size": 2,
+        "timestamp": "1643251754",
+        "version": "2.0",
+        "sign": "ZdFRHMM/ccYeb49Rys3wOCZXDpc=",
+    }
     assert sign_csss_body(seed, SECRET) == "bmA4wqNXmjN+U4mDGVjfX3Zg0IM="
 
 
@@ -48,16 +81,19 @@ def test_non_ascii_is_signed_as_utf8_not_escaped() -> None:
     assert "中国" in csss_sign_content(params)
     # vector computed independently: HMAC-SHA1 over the UTF-8 bytes of
     # {"access_code":"P1","package_name":"C_M_0_P_中国20M不限速月套餐"}
-    assert sign_csss_body(params, SECRET) == sign_csss_body(dict(reversed(params.items())),
-                                                            SECRET)
+    assert sign_csss_body(params, SECRET) == sign_csss_body(dict(reversed(params.items())), SECRET)
     assert sign_csss_body(params, SECRET) == "EGZGdv3Rb+ykiGddGD3386LM+ds="
 
 
 def test_body_carries_globals_drops_empty_filters_and_verifies() -> None:
-    body = json.loads(build_csss_body(
-        {"device_id": None, "order_id": "", "order_status": "1", "page_no": 2, "page_size": 50},
-        access_code="P000270", secret=SECRET, timestamp=1643251754,
-    ))
+    body = json.loads(
+        build_csss_body(
+            {"device_id": None, "order_id": "", "order_status": "1", "page_no": 2, "page_size": 50},
+            access_code="P000270",
+            secret=SECRET,
+            timestamp=1643251754,
+        )
+    )
     assert body["version"] == "2.0"
     assert body["access_code"] == "P000270"
     assert body["timestamp"] == "1643251754"
@@ -76,8 +112,9 @@ def test_body_without_timestamp_uses_the_current_epoch_seconds() -> None:
 
 
 def test_envelope_success_returns_data() -> None:
-    assert decode_csss_envelope({"code": "0000", "success": True, "data": {"a": 1},
-                                 "message": "成功"}) == {"a": 1}
+    assert decode_csss_envelope(
+        {"code": "0000", "success": True, "data": {"a": 1}, "message": "成功"}
+    ) == {"a": 1}
 
 
 @pytest.mark.parametrize(
@@ -95,8 +132,7 @@ def test_envelope_failure_raises_api_error_with_code(document: dict[str, object]
     assert caught.value.message == document["message"]
 
 
-@pytest.mark.parametrize("document", [[], "x", {"message": "?"}, {"code": "0000",
-                                                                   "success": True}])
+@pytest.mark.parametrize("document", [[], "x", {"message": "?"}, {"code": "0000", "success": True}])
 def test_envelope_that_is_not_one_raises_format_error(document: object) -> None:
     with pytest.raises(ResponseFormatError):
         decode_csss_envelope(document)

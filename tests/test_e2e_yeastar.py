@@ -35,13 +35,22 @@ Intercept = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
 
 def make_client(sandbox: Sandbox, **kwargs: object) -> YeastarPartnerClient:
     kwargs.setdefault("retry", FAST_RETRY)
-    return YeastarPartnerClient(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
-                                base_url=sandbox.base_url, **kwargs)  # type: ignore[arg-type]
+    return YeastarPartnerClient(
+        SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=sandbox.base_url, **kwargs
+    )  # type: ignore[arg-type]
 
 
 def envelope_error(status: int, code: str) -> web.Response:
-    return web.json_response({"code": code, "detailMessage": code, "requestId": "f" * 32,
-                              "result": None, "status": status}, status=status)
+    return web.json_response(
+        {
+            "code": code,
+            "detailMessage": code,
+            "requestId": "f" * 32,
+            "result": None,
+            "status": status,
+        },
+        status=status,
+    )
 
 
 def page_of(request: web.Request) -> int:
@@ -49,7 +58,8 @@ def page_of(request: web.Request) -> int:
 
 
 async def test_iter_orders_yields_every_order_once_in_page_order(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
 ) -> None:
     orders = [order async for order in yeastar.iter_orders(page_size=37)]
     assert all(isinstance(order, Order) for order in orders)
@@ -57,7 +67,8 @@ async def test_iter_orders_yields_every_order_once_in_page_order(
 
 
 async def test_unordered_yields_every_order_once(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
 ) -> None:
     ids = [order.id async for order in yeastar.iter_orders(page_size=20, ordered=False)]
     assert sorted(ids) == sorted(o["id"] for o in sandbox.data.orders)  # type: ignore[type-var]
@@ -95,7 +106,8 @@ async def test_understated_total_page_like_seed_000_still_yields_all(sandbox: Sa
 
 @pytest.mark.parametrize("ordered", [True, False])
 async def test_orders_inserted_at_the_head_mid_iteration_cause_no_loss_or_duplicate(
-    sandbox: Sandbox, ordered: bool,
+    sandbox: Sandbox,
+    ordered: bool,
 ) -> None:
     before = {o["id"] for o in sandbox.data.orders}
 
@@ -112,8 +124,9 @@ async def test_orders_inserted_at_the_head_mid_iteration_cause_no_loss_or_duplic
 
 async def test_transient_faults_are_retried_without_loss(sandbox: Sandbox) -> None:
     sandbox.config.fault_rate = 0.3
-    async with make_client(sandbox, retry=RetryPolicy(max_attempts=10, initial_backoff=0.001,
-                                                      max_backoff=0.01)) as client:
+    async with make_client(
+        sandbox, retry=RetryPolicy(max_attempts=10, initial_backoff=0.001, max_backoff=0.01)
+    ) as client:
         ids = [o.id async for o in client.iter_orders(page_size=25)]
         retries = client.stats.retries
     assert len(ids) == len(set(ids)) == 500
@@ -132,9 +145,17 @@ async def test_one_retry_after_pauses_every_task_of_the_client(sandbox: Sandbox)
         arrivals.append(time.monotonic())
         if page_of(request) == 3 and not state["sent"]:
             state["sent"], state["at"] = True, time.monotonic()
-            return web.json_response({"code": "too_many_requests", "detailMessage": "",
-                                      "requestId": "0" * 32, "result": None, "status": 429},
-                                     status=429, headers={"Retry-After": str(pause)})
+            return web.json_response(
+                {
+                    "code": "too_many_requests",
+                    "detailMessage": "",
+                    "requestId": "0" * 32,
+                    "result": None,
+                    "status": 429,
+                },
+                status=429,
+                headers={"Retry-After": str(pause)},
+            )
         return None
 
     sandbox.config.latency = 0.05
@@ -162,7 +183,8 @@ async def test_expired_token_hit_by_many_concurrent_requests_renews_once(
 
 
 async def test_tokens_are_refreshed_ahead_of_expiry(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A token is renewed in the last 10% of its lifetime, while the server still accepts it.
 
@@ -195,8 +217,9 @@ async def test_tokens_are_refreshed_ahead_of_expiry(
 
 
 async def test_wrong_credentials_raise_authentication_error(sandbox: Sandbox) -> None:
-    async with YeastarPartnerClient(SANDBOX_CLIENT_ID, "wrong-secret-value",
-                                    base_url=sandbox.base_url) as client:
+    async with YeastarPartnerClient(
+        SANDBOX_CLIENT_ID, "wrong-secret-value", base_url=sandbox.base_url
+    ) as client:
         with pytest.raises(AuthenticationError) as caught:
             await client.get_orders_page()
     assert caught.value.code == "invalid_client"
@@ -253,23 +276,26 @@ async def test_break_after_a_few_records_leaves_no_request_task_or_warning(
 
 
 async def test_products_of_one_line_and_the_product_lines(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
 ) -> None:
     lines = await yeastar.list_subscription_products()
     assert 13 in {line.product_id for line in lines}
     assert all(line.name for line in lines)
     products = [p async for p in yeastar.iter_products(13, page_size=25)]
-    assert [p.product_no for p in products] == [p["productNo"] for p in
-                                                sandbox.data.products[13]]
+    assert [p.product_no for p in products] == [p["productNo"] for p in sandbox.data.products[13]]
 
 
 async def test_product_list_without_product_id_is_rejected_by_the_server(
     sandbox: Sandbox,
 ) -> None:
-    async with aiohttp.ClientSession() as session, session.get(
-        f"{sandbox.base_url}/product/openapi/instance_product/v1/client/instance_product_list",
-        headers={"User-Agent": "t"},
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{sandbox.base_url}/product/openapi/instance_product/v1/client/instance_product_list",
+            headers={"User-Agent": "t"},
+        ) as response,
+    ):
         assert response.status in (400, 401)
 
 
@@ -282,7 +308,8 @@ async def test_borrowed_session_is_left_open_and_user_agent_is_sent(sandbox: San
 
 
 async def test_debug_logs_never_show_secrets_or_tokens(
-    sandbox: Sandbox, debug_log: ListHandler,
+    sandbox: Sandbox,
+    debug_log: ListHandler,
 ) -> None:
     tokens: set[str] = set()
 
@@ -311,8 +338,9 @@ async def test_debug_logs_never_show_secrets_or_tokens(
 async def test_time_spent_waiting_for_a_slot_is_not_counted_as_a_timeout(
     sandbox: Sandbox,
 ) -> None:
-    async with make_client(sandbox, max_concurrency=1, timeout=0.5,
-                           retry=RetryPolicy(max_attempts=1)) as client:
+    async with make_client(
+        sandbox, max_concurrency=1, timeout=0.5, retry=RetryPolicy(max_attempts=1)
+    ) as client:
         await client.get_orders_page()
         sandbox.config.latency = 0.2
         # six requests behind one slot: the last waits ~1 s in the queue, 0.2 s on the wire
@@ -323,8 +351,9 @@ async def test_time_spent_waiting_for_a_slot_is_not_counted_as_a_timeout(
 async def test_a_request_slower_than_the_timeout_is_a_transport_error(sandbox: Sandbox) -> None:
     from yeastar_csss_async import TransportError
 
-    async with make_client(sandbox, timeout=0.2,
-                           retry=RetryPolicy(max_attempts=2, initial_backoff=0.001)) as client:
+    async with make_client(
+        sandbox, timeout=0.2, retry=RetryPolicy(max_attempts=2, initial_backoff=0.001)
+    ) as client:
         await client.get_orders_page()
         sandbox.config.latency = 0.5
         with pytest.raises(TransportError, match="timed out after 2 attempt"):
@@ -333,7 +362,8 @@ async def test_a_request_slower_than_the_timeout_is_a_transport_error(sandbox: S
 
 @pytest.mark.parametrize("lie", [{"totalPage": 10**9}, {"total": 10**12, "count": 10**12}])
 async def test_an_endless_or_absurd_plan_ends_at_the_first_empty_page(
-    sandbox: Sandbox, lie: dict[str, int],
+    sandbox: Sandbox,
+    lie: dict[str, int],
 ) -> None:
     """A server that overstates its size wildly: the export ends, bounded, with every order."""
 
@@ -341,12 +371,24 @@ async def test_an_endless_or_absurd_plan_ends_at_the_first_empty_page(
         if not request.path.startswith("/order"):
             return None
         page_no, size = page_of(request), int(request.query.get("pageSize", "25"))
-        records = sandbox.data.orders[(page_no - 1) * size:page_no * size]
-        return web.json_response({"code": "success", "detailMessage": "", "requestId": "e" * 32,
-                                  "status": 200, "result": {
-                                      "count": 500, "total": 500, "totalPage": 5,
-                                      "pageNo": page_no, "pageSize": size,
-                                      "results": [{"id": r["id"]} for r in records], **lie}})
+        records = sandbox.data.orders[(page_no - 1) * size : page_no * size]
+        return web.json_response(
+            {
+                "code": "success",
+                "detailMessage": "",
+                "requestId": "e" * 32,
+                "status": 200,
+                "result": {
+                    "count": 500,
+                    "total": 500,
+                    "totalPage": 5,
+                    "pageNo": page_no,
+                    "pageSize": size,
+                    "results": [{"id": r["id"]} for r in records],
+                    **lie,
+                },
+            }
+        )
 
     sandbox.intercept = overstate
     async with make_client(sandbox, max_concurrency=8) as client:
@@ -358,8 +400,15 @@ async def test_an_endless_or_absurd_plan_ends_at_the_first_empty_page(
 async def test_a_200_with_an_error_code_is_an_api_error_not_retried(sandbox: Sandbox) -> None:
     async def refuse(request: web.Request) -> web.StreamResponse | None:
         if request.path.startswith("/order"):
-            return web.json_response({"code": "permission_denied", "detailMessage": "no",
-                                      "requestId": "d" * 32, "result": None, "status": 403})
+            return web.json_response(
+                {
+                    "code": "permission_denied",
+                    "detailMessage": "no",
+                    "requestId": "d" * 32,
+                    "result": None,
+                    "status": 403,
+                }
+            )
         return None
 
     sandbox.intercept = refuse
@@ -375,8 +424,10 @@ async def test_truncated_json_is_a_format_error_never_a_hang(
 ) -> None:
     async def truncate(request: web.Request) -> web.StreamResponse | None:
         if request.path.startswith("/order"):
-            return web.Response(body=b'{"code":"success","result":{"results":[{"id"',
-                                content_type="application/json")
+            return web.Response(
+                body=b'{"code":"success","result":{"results":[{"id"',
+                content_type="application/json",
+            )
         return None
 
     sandbox.intercept = truncate

@@ -59,9 +59,15 @@ def test_an_empty_redactor_changes_nothing() -> None:
 
 # --- status-specific errors and the kept body (end to end, sandbox on 127.0.0.1) ---------------
 
-STATUS_ERRORS = [(400, BadRequestError), (401, AuthenticationError),
-                 (403, PermissionDeniedError), (404, NotFoundError), (429, RateLimitError),
-                 (422, APIError), (500, APIError)]
+STATUS_ERRORS = [
+    (400, BadRequestError),
+    (401, AuthenticationError),
+    (403, PermissionDeniedError),
+    (404, NotFoundError),
+    (429, RateLimitError),
+    (422, APIError),
+    (500, APIError),
+]
 NOT_RETRIED = {400, 403, 404, 422}
 
 
@@ -78,18 +84,23 @@ class Answers:
             return None
         self.count += 1
         headers = {"Retry-After": "0"} if self.status == 429 else {}
-        return web.Response(status=self.status, body=self.body, headers=headers,
-                            content_type="application/json")
+        return web.Response(
+            status=self.status, body=self.body, headers=headers, content_type="application/json"
+        )
 
 
 def envelope(code: str, detail: str, request_id: str = "req-1", **extra: Any) -> bytes:
-    return json.dumps({"code": code, "detailMessage": detail, "requestId": request_id,
-                       **extra}).encode()
+    return json.dumps(
+        {"code": code, "detailMessage": detail, "requestId": request_id, **extra}
+    ).encode()
 
 
 @pytest.mark.parametrize(("status", "cls"), STATUS_ERRORS)
 async def test_yeastar_status_errors_are_typed_api_errors_keeping_the_body(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient, status: int, cls: type[APIError],
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
+    status: int,
+    cls: type[APIError],
 ) -> None:
     body = envelope("some_code", "it went wrong", "req-9")
     answers = Answers(sandbox, status, body)
@@ -107,7 +118,10 @@ async def test_yeastar_status_errors_are_typed_api_errors_keeping_the_body(
 
 @pytest.mark.parametrize(("status", "cls"), STATUS_ERRORS)
 async def test_csss_status_errors_are_typed_api_errors_keeping_the_body(
-    sandbox: Sandbox, csss: CSSSClient, status: int, cls: type[APIError],
+    sandbox: Sandbox,
+    csss: CSSSClient,
+    status: int,
+    cls: type[APIError],
 ) -> None:
     body = b"<html>nope</html>"
     answers = Answers(sandbox, status, body)
@@ -121,7 +135,9 @@ async def test_csss_status_errors_are_typed_api_errors_keeping_the_body(
 
 @pytest.mark.parametrize("status", [None, 200, 403])
 async def test_yeastar_permission_denied_code_is_a_permission_denied_error(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient, status: int | None,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
+    status: int | None,
 ) -> None:
     extra = {} if status is None else {"status": status}
     Answers(sandbox, 200, envelope("permission_denied", "not your product line", **extra))
@@ -150,15 +166,29 @@ async def test_an_error_body_echoing_the_secret_or_token_in_any_encoding_keeps_n
     sandbox: Sandbox,
 ) -> None:
     async def token(request: web.Request) -> web.Response:
-        return web.json_response({"code": "success", "result": {
-            "token": "Tok.en/Value+42", "refreshToken": "Ref.resh/Value+43",
-            "expiresIn": 1800}})
+        return web.json_response(
+            {
+                "code": "success",
+                "result": {
+                    "token": "Tok.en/Value+42",
+                    "refreshToken": "Ref.resh/Value+43",
+                    "expiresIn": 1800,
+                },
+            }
+        )
 
     forms = every_form(SECRET) + every_form("Tok.en/Value+42")
     nested = json.dumps({"inner": json.dumps({"s": SECRET, "t": "Tok.en/Value+42"})})
     bodies = [
-        json.dumps({"code": "bad", "detailMessage": " ".join(forms), "echo": forms,
-                    "nested": nested, forms[0]: 1}).encode(),  # JSON, secrets in keys too
+        json.dumps(
+            {
+                "code": "bad",
+                "detailMessage": " ".join(forms),
+                "echo": forms,
+                "nested": nested,
+                forms[0]: 1,
+            }
+        ).encode(),  # JSON, secrets in keys too
         " | ".join(forms).encode(),  # not JSON
         (" ".join(forms) + " " + "x" * (BODY_KEPT * 2)).encode(),  # long: cut after masking
     ]
@@ -170,16 +200,25 @@ async def test_an_error_body_echoing_the_secret_or_token_in_any_encoding_keeps_n
             return web.Response(status=400, body=body)
 
         app.router.add_get(ORDER_LIST_PATH, orders)
-        async with serve_app(app) as url, YeastarPartnerClient(
-                SANDBOX_CLIENT_ID, SECRET, base_url=url, retry=FAST_RETRY) as client:
+        async with (
+            serve_app(app) as url,
+            YeastarPartnerClient(
+                SANDBOX_CLIENT_ID, SECRET, base_url=url, retry=FAST_RETRY
+            ) as client,
+        ):
             with pytest.raises(BadRequestError) as caught:
                 await client.get_orders_page()
         error = caught.value
         kept = error.body or ""
         assert "***" in kept
         assert len(kept) <= BODY_KEPT
-        texts = [kept, str(error), repr(error.args), repr(vars(error)),
-                 repr(vars(pickle.loads(pickle.dumps(error))))]
+        texts = [
+            kept,
+            str(error),
+            repr(error.args),
+            repr(vars(error)),
+            repr(vars(pickle.loads(pickle.dumps(error)))),
+        ]
         for text in texts:
             for form in [*forms, "p@ss", "wörd", "Tok.en", "Value+4"]:  # and in any nesting
                 assert form not in text, (form, text[:200])
@@ -221,8 +260,12 @@ def free_port() -> int:
 
 
 async def test_a_refused_connection_is_a_transport_connection_error() -> None:
-    async with CSSSClient("code", "secret", base_url=f"http://127.0.0.1:{free_port()}",
-                          retry=RetryPolicy(max_attempts=2, initial_backoff=0.001)) as client:
+    async with CSSSClient(
+        "code",
+        "secret",
+        base_url=f"http://127.0.0.1:{free_port()}",
+        retry=RetryPolicy(max_attempts=2, initial_backoff=0.001),
+    ) as client:
         with pytest.raises(TransportConnectionError) as caught:
             await client.get_package_orders_page()
     error = caught.value
@@ -234,9 +277,12 @@ async def test_a_refused_connection_is_a_transport_connection_error() -> None:
 
 
 async def test_a_server_that_never_answers_is_a_transport_timeout_error() -> None:
-    async with serve_raw(b"", hold=True) as url, CSSSClient(
-            "code", "secret", base_url=url, timeout=0.2,
-            retry=RetryPolicy(max_attempts=1)) as client:
+    async with (
+        serve_raw(b"", hold=True) as url,
+        CSSSClient(
+            "code", "secret", base_url=url, timeout=0.2, retry=RetryPolicy(max_attempts=1)
+        ) as client,
+    ):
         with pytest.raises(TransportTimeoutError) as caught:
             await client.get_package_orders_page()
     error = caught.value

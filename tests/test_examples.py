@@ -72,25 +72,42 @@ def load_example(name: str) -> ModuleType:
 
 
 def sandbox_client(sandbox: Sandbox, **options: Any) -> YeastarPartnerClient:
-    return YeastarPartnerClient(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
-                                base_url=sandbox.base_url, **options)
+    return YeastarPartnerClient(
+        SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=sandbox.base_url, **options
+    )
 
 
 def error_envelope(status: int, code: str, request_id: str) -> web.Response:
-    return web.json_response({"code": code, "detailMessage": f"{code} (injected)",
-                              "requestId": request_id, "result": None, "status": status},
-                             status=status)
+    return web.json_response(
+        {
+            "code": code,
+            "detailMessage": f"{code} (injected)",
+            "requestId": request_id,
+            "result": None,
+            "status": status,
+        },
+        status=status,
+    )
 
 
 def run_example(name: str, *args: str, **options: Any) -> subprocess.Popen[str]:
     """``python examples/<name>.py ARGS`` with this venv's interpreter, unbuffered."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for variable in ("YEASTAR_CLIENT_ID", "YEASTAR_CLIENT_SECRET", "CSSS_ACCESS_CODE",
-                     "CSSS_SECRET"):
+    for variable in (
+        "YEASTAR_CLIENT_ID",
+        "YEASTAR_CLIENT_SECRET",
+        "CSSS_ACCESS_CODE",
+        "CSSS_SECRET",
+    ):
         env.pop(variable, None)
-    return subprocess.Popen([sys.executable, "-W", "default", str(EXAMPLES / f"{name}.py"), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, **options)
+    return subprocess.Popen(
+        [sys.executable, "-W", "default", str(EXAMPLES / f"{name}.py"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **options,
+    )
 
 
 def read_line_until(process: subprocess.Popen[str], pattern: str) -> re.Match[str]:
@@ -117,8 +134,14 @@ def running(process: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
 
 def assert_clean_stderr(stderr: str) -> None:
     """Nothing leaked: no traceback, no unclosed session or unawaited task, no warning."""
-    for sign in ("Traceback", "Unclosed", "Task was destroyed", "Exception ignored",
-                 "Warning", "never awaited"):
+    for sign in (
+        "Traceback",
+        "Unclosed",
+        "Task was destroyed",
+        "Exception ignored",
+        "Warning",
+        "never awaited",
+    ):
         assert sign not in stderr, stderr
 
 
@@ -142,22 +165,26 @@ async def test_web_app_answers_a_page_of_orders_as_json(yeastar_sandbox: Sandbox
         assert answer.content_type == "application/json"
         page = json.loads(await answer.text(), parse_float=Decimal)
 
-    assert (page["page_no"], page["page_size"], page["total"], page["total_pages"]) == \
-        (2, 3, 30, 10)
+    assert (page["page_no"], page["page_size"], page["total"], page["total_pages"]) == (
+        2,
+        3,
+        30,
+        10,
+    )
     assert isinstance(page["request_id"], str)
     assert page["request_id"]
     assert [item["id"] for item in page["items"]] == [orders[i]["id"] for i in (3, 4, 5)]
     first, record = page["items"][0], orders[3]
     assert first["total_amount"] == "130.00"  # a string with its digits, not 130.0
-    assert first["create_time"] == datetime.fromtimestamp(record["createTime"] / 1000,
-                                                          UTC).isoformat()
+    assert (
+        first["create_time"] == datetime.fromtimestamp(record["createTime"] / 1000, UTC).isoformat()
+    )
     assert first["create_time"].endswith("+00:00")
     assert first["order_status"] == record["orderStatus"]
     assert first["order_no"] == record["orderNo"]
 
 
-async def test_web_app_counts_and_streams_orders_with_one_client(
-        yeastar_sandbox: Sandbox) -> None:
+async def test_web_app_counts_and_streams_orders_with_one_client(yeastar_sandbox: Sandbox) -> None:
     made: list[YeastarPartnerClient] = []
 
     def make_client() -> YeastarPartnerClient:
@@ -176,24 +203,30 @@ async def test_web_app_counts_and_streams_orders_with_one_client(
         assert answer.status == 200
         assert answer.headers["Content-Type"] == "application/x-ndjson"
         lines = (await answer.text()).splitlines()
-        assert [json.loads(line)["id"] for line in lines] == \
-            [record["id"] for record in yeastar_sandbox.orders]
+        assert [json.loads(line)["id"] for line in lines] == [
+            record["id"] for record in yeastar_sandbox.orders
+        ]
 
         first_five = (await (await http.get("/orders.jsonl?limit=5")).text()).splitlines()
-        assert [json.loads(line)["id"] for line in first_five] == \
-            [record["id"] for record in yeastar_sandbox.orders[:5]]
+        assert [json.loads(line)["id"] for line in first_five] == [
+            record["id"] for record in yeastar_sandbox.orders[:5]
+        ]
     assert len(made) == 1  # one client for the app's life ...
     assert yeastar_sandbox.stats.token_requests == 1  # ... sharing one token
 
 
 @pytest.mark.parametrize(
     ("query", "message"),
-    [("page=0", "page must be an integer >= 1"), ("page=x", "page must be an integer >= 1"),
-     ("page_size=101", "page_size must be an integer >= 1 and at most 100"),
-     ("page=%D9%A3", "page must be an integer >= 1")],  # an Arabic-Indic 3
+    [
+        ("page=0", "page must be an integer >= 1"),
+        ("page=x", "page must be an integer >= 1"),
+        ("page_size=101", "page_size must be an integer >= 1 and at most 100"),
+        ("page=%D9%A3", "page must be an integer >= 1"),
+    ],  # an Arabic-Indic 3
 )
-async def test_web_app_answers_400_for_a_bad_query(yeastar_sandbox: Sandbox, query: str,
-                                                   message: str) -> None:
+async def test_web_app_answers_400_for_a_bad_query(
+    yeastar_sandbox: Sandbox, query: str, message: str
+) -> None:
     async with web_app(lambda: sandbox_client(yeastar_sandbox)) as http:
         answer = await http.get(f"/orders?{query}")
         assert answer.status == 400
@@ -201,8 +234,7 @@ async def test_web_app_answers_400_for_a_bad_query(yeastar_sandbox: Sandbox, que
     assert yeastar_sandbox.stats.by_path[ORDERS_PATH] == 0
 
 
-async def test_web_app_maps_api_errors_to_502_with_the_request_id(
-        yeastar_sandbox: Sandbox) -> None:
+async def test_web_app_maps_api_errors_to_502_with_the_request_id(yeastar_sandbox: Sandbox) -> None:
     async def deny(request: web.Request) -> web.StreamResponse | None:
         if request.path == ORDERS_PATH:
             return error_envelope(403, "permission_denied", "req-4711")
@@ -214,12 +246,14 @@ async def test_web_app_maps_api_errors_to_502_with_the_request_id(
             answer = await http.get(route)
             assert answer.status == 502, route
             assert await answer.json() == {
-                "error": "permission_denied (injected)", "code": "permission_denied",
-                "request_id": "req-4711", "upstream_status": 403}
+                "error": "permission_denied (injected)",
+                "code": "permission_denied",
+                "request_id": "req-4711",
+                "upstream_status": 403,
+            }
 
 
-async def test_web_app_maps_rate_limits_to_503_with_retry_after(
-        yeastar_sandbox: Sandbox) -> None:
+async def test_web_app_maps_rate_limits_to_503_with_retry_after(yeastar_sandbox: Sandbox) -> None:
     async def rate_limit(request: web.Request) -> web.StreamResponse | None:
         if request.path != ORDERS_PATH:
             return None
@@ -236,21 +270,24 @@ async def test_web_app_maps_rate_limits_to_503_with_retry_after(
 
 
 async def test_web_app_maps_timeouts_to_504_and_bad_credentials_to_502(
-        yeastar_sandbox: Sandbox) -> None:
+    yeastar_sandbox: Sandbox,
+) -> None:
     async def hang(request: web.Request) -> web.StreamResponse | None:
         if request.path == ORDERS_PATH:
             await asyncio.Event().wait()  # cancelled when the sandbox closes
         return None
 
     yeastar_sandbox.intercept = hang
-    async with web_app(lambda: sandbox_client(yeastar_sandbox, timeout=0.2,
-                                              retry=NO_RETRY)) as http:
+    async with web_app(
+        lambda: sandbox_client(yeastar_sandbox, timeout=0.2, retry=NO_RETRY)
+    ) as http:
         answer = await http.get("/orders")
         assert answer.status == 504
         assert await answer.json() == {"error": "the order service did not answer in time"}
 
-    wrong = YeastarPartnerClient(SANDBOX_CLIENT_ID, "wrong-secret",
-                                 base_url=yeastar_sandbox.base_url)
+    wrong = YeastarPartnerClient(
+        SANDBOX_CLIENT_ID, "wrong-secret", base_url=yeastar_sandbox.base_url
+    )
     async with web_app(lambda: wrong) as http:
         answer = await http.get("/orders/count")
         assert answer.status == 502
@@ -260,8 +297,7 @@ async def test_web_app_maps_timeouts_to_504_and_bad_credentials_to_502(
 
 
 @pytest.mark.yeastar_sandbox(orders=250)
-async def test_web_app_cuts_the_stream_when_a_later_page_fails(
-        yeastar_sandbox: Sandbox) -> None:
+async def test_web_app_cuts_the_stream_when_a_later_page_fails(yeastar_sandbox: Sandbox) -> None:
     async def fail_page_3(request: web.Request) -> web.StreamResponse | None:
         if request.path == ORDERS_PATH and request.query.get("pageNo") == "3":
             return error_envelope(403, "permission_denied", "req-page-3")
@@ -282,8 +318,10 @@ def test_web_app_script_serves_the_sandbox_and_stops_on_sigint() -> None:
         assert not url.endswith(":0")
 
         async def get() -> Any:
-            async with aiohttp.ClientSession() as session, \
-                    session.get(f"{url}/orders?page=1&page_size=2") as answer:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"{url}/orders?page=1&page_size=2") as answer,
+            ):
                 assert answer.status == 200
                 return await answer.json()
 
@@ -308,18 +346,24 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.yeastar_sandbox(orders=230, products_per_line=15, package_orders=120)
-async def test_bulk_export_writes_every_record_of_every_list(yeastar_sandbox: Sandbox,
-                                                             tmp_path: Path) -> None:
+async def test_bulk_export_writes_every_record_of_every_list(
+    yeastar_sandbox: Sandbox, tmp_path: Path
+) -> None:
     export_all = load_example("bulk_export").export_all
-    async with sandbox_client(yeastar_sandbox) as yeastar, CSSSClient(
-            SANDBOX_ACCESS_CODE, SANDBOX_SECRET, base_url=yeastar_sandbox.base_url) as csss:
+    async with (
+        sandbox_client(yeastar_sandbox) as yeastar,
+        CSSSClient(SANDBOX_ACCESS_CODE, SANDBOX_SECRET, base_url=yeastar_sandbox.base_url) as csss,
+    ):
         counts = await export_all(yeastar, csss, tmp_path, page_size=50)
 
-    expected = {"orders.jsonl": [r["id"] for r in yeastar_sandbox.orders],
-                "package-orders.jsonl": [r["orderCode"] for r in yeastar_sandbox.package_orders]}
+    expected = {
+        "orders.jsonl": [r["id"] for r in yeastar_sandbox.orders],
+        "package-orders.jsonl": [r["orderCode"] for r in yeastar_sandbox.package_orders],
+    }
     for line in PRODUCT_LINES:
-        expected[f"products-{line}.jsonl"] = [r["productNo"]
-                                              for r in yeastar_sandbox.products[line]]
+        expected[f"products-{line}.jsonl"] = [
+            r["productNo"] for r in yeastar_sandbox.products[line]
+        ]
     assert file_names(tmp_path) == sorted(expected)  # and no .part file left
     assert counts == {name: len(keys) for name, keys in expected.items()}
     key_of = {"orders.jsonl": "id", "package-orders.jsonl": "order_code"}
@@ -330,8 +374,9 @@ async def test_bulk_export_writes_every_record_of_every_list(yeastar_sandbox: Sa
     assert order["total_amount"] == str(yeastar_sandbox.orders[0]["totalAmount"])
 
 
-async def test_bulk_export_cancelled_leaves_no_partial_file(yeastar_sandbox: Sandbox,
-                                                            tmp_path: Path) -> None:
+async def test_bulk_export_cancelled_leaves_no_partial_file(
+    yeastar_sandbox: Sandbox, tmp_path: Path
+) -> None:
     export_all = load_example("bulk_export").export_all
     yeastar_sandbox.orders.add(150)  # 180 orders: page 2 of 100 exists
     held, release = asyncio.Event(), asyncio.Event()
@@ -370,7 +415,8 @@ def test_bulk_export_script_exports_the_sandbox(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_bulk_export_script_interrupted_leaves_no_partial_file(
-        tmp_path: Path, signum: signal.Signals, status: int) -> None:
+    tmp_path: Path, signum: signal.Signals, status: int
+) -> None:
     out = tmp_path / "out"
     # Each sandbox answer takes 1 s, so the export is surely under way when the signal comes.
     command = ("--sandbox", "--sandbox-latency", "1", "--output-dir", str(out))
@@ -391,7 +437,8 @@ def test_bulk_export_script_interrupted_leaves_no_partial_file(
 
 
 async def test_worker_reports_orders_added_changed_and_removed_between_polls(
-        yeastar_sandbox: Sandbox) -> None:
+    yeastar_sandbox: Sandbox,
+) -> None:
     worker = load_example("periodic_worker")
     orders = yeastar_sandbox.orders
     reports: list[Any] = []
@@ -413,16 +460,18 @@ async def test_worker_reports_orders_added_changed_and_removed_between_polls(
     first, second, third = reports
     assert (first.total, len(first.new), first.changed, first.gone) == (30, 30, [], [])
     assert [order.id for order in second.new] == added
-    assert [(o.id, o.order_status, o.total_amount) for o in second.changed] == \
-        [(changed_id, "refunded", Decimal("1.50"))]
+    assert [(o.id, o.order_status, o.total_amount) for o in second.changed] == [
+        (changed_id, "refunded", Decimal("1.50"))
+    ]
     assert (second.total, second.gone) == (31, [])
     assert (third.total, third.new, third.changed) == (30, [], [])
     assert [order.id for order in third.gone] == [removed_id]
     assert all(isinstance(order, Order) for order in first.new)
 
 
-async def test_worker_tries_again_after_a_failed_poll(yeastar_sandbox: Sandbox,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+async def test_worker_tries_again_after_a_failed_poll(
+    yeastar_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
     worker = load_example("periodic_worker")
     failures = [error_envelope(503, "service_unavailable", "req-503")]
 
@@ -432,8 +481,7 @@ async def test_worker_tries_again_after_a_failed_poll(yeastar_sandbox: Sandbox,
     yeastar_sandbox.intercept = fail_once
     reports: list[Any] = []
     async with sandbox_client(yeastar_sandbox, retry=NO_RETRY) as client:
-        polls = await worker.run_worker(client, interval=0, iterations=2,
-                                        on_report=reports.append)
+        polls = await worker.run_worker(client, interval=0, iterations=2, on_report=reports.append)
     assert polls == 1
     assert [report.poll_no for report in reports] == [1]
     assert reports[0].total == 30
@@ -452,15 +500,15 @@ async def test_worker_stops_at_a_page_boundary_when_asked(yeastar_sandbox: Sandb
     yeastar_sandbox.after_page = stop_after_page_1
     reports: list[Any] = []
     async with sandbox_client(yeastar_sandbox) as client:
-        polls = await worker.run_worker(client, interval=3600, stop=stop,
-                                        on_report=reports.append)
+        polls = await worker.run_worker(client, interval=3600, stop=stop, on_report=reports.append)
     assert polls == 0
     assert reports == []  # an incomplete pass reports nothing, so nothing as gone
 
 
 def test_worker_script_reports_changes_then_stops_on_a_signal() -> None:
-    with running(run_example("periodic_worker", "--sandbox", "--interval", "0",
-                             "--iterations", "2")) as process:
+    with running(
+        run_example("periodic_worker", "--sandbox", "--interval", "0", "--iterations", "2")
+    ) as process:
         stdout, stderr = process.communicate(timeout=WAIT)
     assert process.returncode == 0, stderr
     assert "poll 1: 50 orders, 50 new, 0 changed, 0 gone" in stdout
@@ -469,8 +517,7 @@ def test_worker_script_reports_changes_then_stops_on_a_signal() -> None:
     assert_clean_stderr(stderr)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
-        with running(run_example("periodic_worker", "--sandbox", "--interval",
-                                 "3600")) as process:
+        with running(run_example("periodic_worker", "--sandbox", "--interval", "3600")) as process:
             read_line_until(process, r"^poll 1: ")
             process.send_signal(signum)
             stdout, stderr = process.communicate(timeout=WAIT)
@@ -486,7 +533,7 @@ def readme_library_example() -> str:
     """The README's first code block under "## The library", with the names it leaves to
     the reader defined."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## The library"):]
+    section = readme[readme.index("## The library") :]
     code = re.search(r"```python\n(.*?)```", section, re.DOTALL)
     assert code is not None
     return 'client_id = client_secret = access_code = secret = "..."\n' + code[1]
@@ -506,17 +553,32 @@ def test_examples_and_readme_type_check_against_the_installed_package(tmp_path: 
         "def show(order: Order) -> None:\n"
         "    reveal_type(order.order_status)\n"
         "    reveal_type(order.total_amount)\n"
-        "    print(to_jsonable(order))\n", encoding="utf-8")
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("MYPYPATH", "PYTHONPATH")}
+        "    print(to_jsonable(order))\n",
+        encoding="utf-8",
+    )
+    env = {key: value for key, value in os.environ.items() if key not in ("MYPYPATH", "PYTHONPATH")}
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental",
-         "--python-executable", sys.executable, "."],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            "--python-executable",
+            sys.executable,
+            ".",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     # The package's own types were found: not Any, not a missing import.
     assert 'Revealed type is "yeastar_csss_async.models.OrderStatus | None"' in result.stdout
     assert 'Revealed type is "decimal.Decimal | None"' in result.stdout
-    assert f"Success: no issues found in {len(list(tmp_path.glob('*.py')))} source files" \
+    assert (
+        f"Success: no issues found in {len(list(tmp_path.glob('*.py')))} source files"
         in result.stdout
+    )

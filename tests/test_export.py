@@ -32,12 +32,20 @@ from yeastar_csss_async.cli._writers import CsvEncoder, JsonLinesEncoder
 ORDERS = 500  # the sandbox's default order list
 
 
-def export_orders(target: Path | str, *, umask: int | None = None,
-                  cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*COMMAND, "export", "orders", "--sandbox", "-q", "-o", str(target)],
-                          capture_output=True, text=True, timeout=120, env=CLEAN_ENV,
-                          check=False, encoding="utf-8", umask=-1 if umask is None else umask,
-                          cwd=cwd)
+def export_orders(
+    target: Path | str, *, umask: int | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*COMMAND, "export", "orders", "--sandbox", "-q", "-o", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=CLEAN_ENV,
+        check=False,
+        encoding="utf-8",
+        umask=-1 if umask is None else umask,
+        cwd=cwd,
+    )
 
 
 def order_ids(text: str) -> list[str]:
@@ -139,8 +147,7 @@ def test_an_existing_file_keeps_its_mode(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
-def test_a_new_file_gets_the_mode_the_umask_allows(tmp_path: Path, umask: int,
-                                                    mode: int) -> None:
+def test_a_new_file_gets_the_mode_the_umask_allows(tmp_path: Path, umask: int, mode: int) -> None:
     result = export_orders("orders.jsonl", umask=umask, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE((tmp_path / "orders.jsonl").stat().st_mode) == mode
@@ -158,7 +165,8 @@ def test_an_existing_file_keeps_its_owner_when_root_writes_it(tmp_path: Path) ->
 
 
 def test_a_hard_linked_file_is_replaced_and_its_other_name_keeps_the_old_content(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     # The chosen trade-off (see _Replacement): the name given gets all of the new content
     # atomically, so the link is broken; writing in place would truncate both names first.
     target = tmp_path / "orders.jsonl"
@@ -207,8 +215,9 @@ async def test_put_waits_while_the_reader_does_not_read(tmp_path: Path) -> None:
 
     try:
         capacity = fcntl.fcntl(reader, fcntl.F_GETPIPE_SZ)
-        async with BackgroundWriter(open_output(str(fifo)), JsonLinesEncoder(Row),
-                                    max_batches=2) as writer:
+        async with BackgroundWriter(
+            open_output(str(fifo)), JsonLinesEncoder(Row), max_batches=2
+        ) as writer:
             producer = asyncio.ensure_future(produce(writer))
             for _ in range(3000):  # until the pipe is full and the writer thread stuck
                 if pipe_is_full(probe):
@@ -247,13 +256,13 @@ async def test_put_waits_while_the_reader_does_not_read(tmp_path: Path) -> None:
 
 
 async def test_leaving_with_an_error_leaves_the_old_file_and_no_temporary_file(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     target = tmp_path / "rows.jsonl"
     target.write_text("old\n")
 
     async def fail_midway() -> None:
-        async with BackgroundWriter(open_output(str(target)),
-                                    JsonLinesEncoder(Row)) as writer:
+        async with BackgroundWriter(open_output(str(target)), JsonLinesEncoder(Row)) as writer:
             await writer.put([Row(1, "new")])
             raise RuntimeError("the export failed")
 
@@ -265,8 +274,7 @@ async def test_leaving_with_an_error_leaves_the_old_file_and_no_temporary_file(
 
 async def test_a_write_error_surfaces_from_put_and_names_the_output() -> None:
     async def write_to_a_full_disk() -> None:
-        async with BackgroundWriter(open_output("/dev/full"),
-                                    CsvEncoder(Row)) as writer:
+        async with BackgroundWriter(open_output("/dev/full"), CsvEncoder(Row)) as writer:
             for _ in range(100):  # the first write fails; a later put reports it
                 await writer.put([Row(1, "x")])
 
@@ -280,7 +288,8 @@ async def test_a_write_error_surfaces_from_put_and_names_the_output() -> None:
 
 
 def test_log_records_are_one_line_each_with_the_error_named(
-        capfd: pytest.CaptureFixture[str]) -> None:
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     handler = OneLineLog(logging.WARNING)
 
     def record(name: str, message: str, error: BaseException | None) -> logging.LogRecord:
@@ -291,7 +300,8 @@ def test_log_records_are_one_line_each_with_the_error_named(
     handler.handle(record("yeastar_csss_async", "two\nlines", None))
     assert capfd.readouterr().err == (
         "yeastar-csss: error: Error handling request: KeyError: 'x'\n"
-        "yeastar-csss: error: two lines\n")
+        "yeastar-csss: error: two lines\n"
+    )
 
 
 def test_an_unpaired_surrogate_is_written_as_its_json_escape_not_an_error() -> None:

@@ -31,12 +31,22 @@ def sandbox_config() -> SandboxConfig:
     return SandboxConfig(orders=400, latency=0.01)
 
 
-async def run_fleet(sandbox: Sandbox, redis_url: str,
-                    count: int = PROCESSES) -> list[tuple[int, dict[str, Any]]]:
+async def run_fleet(
+    sandbox: Sandbox, redis_url: str, count: int = PROCESSES
+) -> list[tuple[int, dict[str, Any]]]:
     """Start ``count`` worker processes at once; their exit codes and JSON lines."""
-    processes = [await asyncio.create_subprocess_exec(
-        sys.executable, str(WORKER), sandbox.base_url, redis_url, str(LIMIT),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) for _ in range(count)]
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(WORKER),
+            sandbox.base_url,
+            redis_url,
+            str(LIMIT),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(count)
+    ]
     results = []
     for process in processes:
         out, err = await asyncio.wait_for(process.communicate(), HANG_GUARD)
@@ -48,7 +58,8 @@ async def run_fleet(sandbox: Sandbox, redis_url: str,
 
 
 async def test_a_fleet_shares_one_token_and_one_limit_and_reads_every_record(
-    sandbox: Sandbox, redis_url: str,
+    sandbox: Sandbox,
+    redis_url: str,
 ) -> None:
     results = await run_fleet(sandbox, redis_url)
     expected = [record["id"] for record in sandbox.orders]
@@ -61,7 +72,8 @@ async def test_a_fleet_shares_one_token_and_one_limit_and_reads_every_record(
 
 
 async def test_a_429_seen_by_one_process_pauses_every_process(
-    sandbox: Sandbox, redis_url: str,
+    sandbox: Sandbox,
+    redis_url: str,
 ) -> None:
     probe = OneRateLimit(pause=0.5, page_no=8)
     sandbox.intercept = probe
@@ -79,7 +91,9 @@ async def test_a_429_seen_by_one_process_pauses_every_process(
 
 
 async def test_redis_going_away_mid_run_fails_clearly_or_completes_without_a_hang(
-    sandbox: Sandbox, redis_url: str, redis_server: RedisServer,
+    sandbox: Sandbox,
+    redis_url: str,
+    redis_server: RedisServer,
 ) -> None:
     sandbox.config.latency = 0.05  # a run of 40 pages x 4 processes takes a few seconds
     started = asyncio.Event()
@@ -108,7 +122,8 @@ async def test_redis_going_away_mid_run_fails_clearly_or_completes_without_a_han
 
 
 async def test_a_process_killed_holding_slots_frees_them_when_their_leases_run_out(
-    sandbox: Sandbox, redis_url: str,
+    sandbox: Sandbox,
+    redis_url: str,
 ) -> None:
     """A process takes every slot of the account with requests that never get an answer (its
     concurrent pages after page 1), and is killed with SIGKILL. Another process can send
@@ -136,8 +151,16 @@ async def test_a_process_killed_holding_slots_frees_them_when_their_leases_run_o
     sandbox.intercept = hang_the_victim
     started = time.monotonic()  # no lease of the victim can be older than this
     victim = await asyncio.create_subprocess_exec(
-        sys.executable, str(WORKER), sandbox.base_url, redis_url, str(LIMIT), "1", "victim",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        sys.executable,
+        str(WORKER),
+        sandbox.base_url,
+        redis_url,
+        str(LIMIT),
+        "1",
+        "victim",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
         await asyncio.wait_for(held.wait(), HANG_GUARD)
     finally:

@@ -45,10 +45,22 @@ TOKEN = "/auth/openapi/v1/oauth/token"
 PageHandler = Callable[[int, int], Awaitable[web.StreamResponse]]
 
 
-def envelope(result: object, *, code: str = "success", status: int = 200,
-             http: int | None = None, **extra: object) -> web.Response:
-    document = {"code": code, "detailMessage": "", "requestId": "r" * 32, "result": result,
-                "status": status, **extra}
+def envelope(
+    result: object,
+    *,
+    code: str = "success",
+    status: int = 200,
+    http: int | None = None,
+    **extra: object,
+) -> web.Response:
+    document = {
+        "code": code,
+        "detailMessage": "",
+        "requestId": "r" * 32,
+        "result": result,
+        "status": status,
+        **extra,
+    }
     return web.json_response(document, status=http or status)
 
 
@@ -56,12 +68,25 @@ def order(n: int) -> dict[str, object]:
     return {"id": str(n), "orderNo": f"N{n}", "createTime": 1_700_000_000_000 + n}
 
 
-def orders_page(records: list[dict[str, object]], page_no: int, page_size: int, *,
-                total: int, total_pages: int | None = None) -> web.Response:
-    chunk = records[(page_no - 1) * page_size: page_no * page_size]
-    return envelope({"count": total, "pageNo": page_no, "pageSize": page_size,
-                     "results": chunk, "total": total,
-                     "totalPage": total_pages or math.ceil(total / page_size)})
+def orders_page(
+    records: list[dict[str, object]],
+    page_no: int,
+    page_size: int,
+    *,
+    total: int,
+    total_pages: int | None = None,
+) -> web.Response:
+    chunk = records[(page_no - 1) * page_size : page_no * page_size]
+    return envelope(
+        {
+            "count": total,
+            "pageNo": page_no,
+            "pageSize": page_size,
+            "results": chunk,
+            "total": total,
+            "totalPage": total_pages or math.ceil(total / page_size),
+        }
+    )
 
 
 class Portal:
@@ -76,9 +101,14 @@ class Portal:
 
     async def good_token(self) -> web.StreamResponse:
         self.issued += 1
-        return envelope({"token": f"tok{self.issued:04d}" + "A" * 60,
-                         "refreshToken": f"ref{self.issued:04d}" + "B" * 60,
-                         "expiresIn": self.expires_in, "tokenHead": "Bearer"})
+        return envelope(
+            {
+                "token": f"tok{self.issued:04d}" + "A" * 60,
+                "refreshToken": f"ref{self.issued:04d}" + "B" * 60,
+                "expiresIn": self.expires_in,
+                "tokenHead": "Bearer",
+            }
+        )
 
     def app(self) -> web.Application:
         async def token(request: web.Request) -> web.StreamResponse:
@@ -101,8 +131,10 @@ class Portal:
 @contextlib.asynccontextmanager
 async def portal_client(portal: Portal, **options: Any) -> AsyncIterator[YeastarPartnerClient]:
     options.setdefault("retry", FAST)
-    async with serve_app(portal.app()) as url, \
-            YeastarPartnerClient("id", "secret-xyz", base_url=url, **options) as client:
+    async with (
+        serve_app(portal.app()) as url,
+        YeastarPartnerClient("id", "secret-xyz", base_url=url, **options) as client,
+    ):
         yield client
 
 
@@ -120,14 +152,22 @@ def understating(failure: Callable[[], web.StreamResponse]) -> PageHandler:
         if page_no > 10:
             return failure()
         return orders_page(RECORDS, page_no, page_size, total=100, total_pages=10)
+
     return pages
 
 
-@pytest.mark.parametrize(("status", "error"), [
-    (503, APIError), (500, APIError), (401, AuthenticationError), (429, RateLimitError),
-])
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (503, APIError),
+        (500, APIError),
+        (401, AuthenticationError),
+        (429, RateLimitError),
+    ],
+)
 async def test_a_failing_page_past_the_reported_end_raises_instead_of_ending_the_list(
-    status: int, error: type[APIError],
+    status: int,
+    error: type[APIError],
 ) -> None:
     portal = Portal(understating(lambda: envelope(None, code="boom", status=status)))
     async with portal_client(portal) as client:
@@ -165,10 +205,12 @@ async def test_records_past_an_understated_total_are_still_read() -> None:
 @pytest.mark.parametrize("dedupe", [True, False])
 @pytest.mark.parametrize("answered", ["always page 1", "clamped to the last page"])
 async def test_a_server_that_ignores_the_page_number_does_not_make_an_endless_list(
-    answered: str, dedupe: bool,
+    answered: str,
+    dedupe: bool,
 ) -> None:
     """Every page past the reported end comes back full, so the plan would grow forever; a
     page that repeats the one before it ends the list instead."""
+
     async def pages(page_no: int, page_size: int) -> web.StreamResponse:
         served = 1 if answered == "always page 1" else min(page_no, 10)
         return orders_page(RECORDS, served, page_size, total=100, total_pages=10)
@@ -176,7 +218,8 @@ async def test_a_server_that_ignores_the_page_number_does_not_make_an_endless_li
     portal = Portal(pages)
     async with portal_client(portal) as client:
         records = await asyncio.wait_for(
-            collect(client.iter_orders(page_size=10, dedupe=dedupe)), GUARD)
+            collect(client.iter_orders(page_size=10, dedupe=dedupe)), GUARD
+        )
     expected = 10 if answered == "always page 1" else 100
     assert len({r.id for r in records}) == expected
     # The read-ahead window (2 x 8 pages) bounds what is fetched past the end.
@@ -206,15 +249,18 @@ async def test_a_bad_body_past_the_reported_end_raises() -> None:
 
 # --- 3. hangs: Retry-After without a ceiling, impossible timings -----------------------------
 
+
 @pytest.mark.parametrize("retry_after", ["1000000000", "inf", "Thu, 01 Jan 2099 00:00:00 GMT"])
 @pytest.mark.parametrize("status", [429, 503])
 async def test_a_retry_after_beyond_the_ceiling_fails_at_once_and_pauses_nobody(
-    retry_after: str, status: int,
+    retry_after: str,
+    status: int,
 ) -> None:
     async def pages(page_no: int, page_size: int) -> web.StreamResponse:
         if page_no == 1:
-            return web.json_response({"code": "slow_down"}, status=status,
-                                     headers={"Retry-After": retry_after})
+            return web.json_response(
+                {"code": "slow_down"}, status=status, headers={"Retry-After": retry_after}
+            )
         return orders_page(RECORDS, page_no, page_size, total=150)
 
     async with portal_client(Portal(pages), retry=RetryPolicy()) as client:
@@ -229,8 +275,9 @@ async def test_a_retry_after_beyond_the_ceiling_fails_at_once_and_pauses_nobody(
 
 
 async def test_a_retry_after_within_the_ceiling_is_honoured() -> None:
-    answers = iter([web.json_response({"code": "slow"}, status=429,
-                                      headers={"Retry-After": "0.2"})])
+    answers = iter(
+        [web.json_response({"code": "slow"}, status=429, headers={"Retry-After": "0.2"})]
+    )
 
     async def pages(page_no: int, page_size: int) -> web.StreamResponse:
         return next(answers, None) or orders_page(RECORDS, page_no, page_size, total=150)
@@ -261,18 +308,22 @@ def test_impossible_timeouts_are_rejected_at_construction(value: object) -> None
 
 # --- 4. one iterator, two tasks; aclose from another task -----------------------------------
 
+
 def held_after_page_one(release: asyncio.Event) -> PageHandler:
     async def pages(page_no: int, page_size: int) -> web.StreamResponse:
         if page_no > 1:
             await release.wait()
         return orders_page(RECORDS, page_no, page_size, total=150)
+
     return pages
 
 
 async def test_a_second_concurrent_reader_of_one_iterator_gets_runtime_error() -> None:
     release = asyncio.Event()
-    async with portal_client(Portal(held_after_page_one(release))) as client, \
-            client.iter_orders(page_size=10) as orders:
+    async with (
+        portal_client(Portal(held_after_page_one(release))) as client,
+        client.iter_orders(page_size=10) as orders,
+    ):
         first = [await orders.__anext__() for _ in range(10)]  # page 1, no wait
         waiting = asyncio.create_task(orders.__anext__())  # waits for page 2
         await asyncio.sleep(0.05)
@@ -305,9 +356,11 @@ async def test_aclose_from_another_task_releases_a_waiting_consumer() -> None:
 
 # --- 6. token requests -----------------------------------------------------------------------
 
+
 def plenty(page_no: int, page_size: int) -> Awaitable[web.StreamResponse]:
     async def answer() -> web.StreamResponse:
         return orders_page(RECORDS, page_no, page_size, total=150)
+
     return answer()
 
 
@@ -319,8 +372,10 @@ async def test_concurrent_calls_with_a_wrong_secret_send_one_credential_request(
 
     portal.token_answer = refuse
     async with portal_client(portal) as client:
-        results = await asyncio.wait_for(asyncio.gather(
-            *(client.get_orders_page(1) for _ in range(20)), return_exceptions=True), GUARD)
+        results = await asyncio.wait_for(
+            asyncio.gather(*(client.get_orders_page(1) for _ in range(20)), return_exceptions=True),
+            GUARD,
+        )
     assert all(isinstance(r, AuthenticationError) for r in results), results
     assert portal.calls["token"] == 1
     assert portal.calls["orders"] == 0
@@ -334,8 +389,10 @@ async def test_a_failing_token_endpoint_is_one_renewal_shared_by_every_waiting_c
 
     portal.token_answer = unavailable
     async with portal_client(portal, retry=FAST) as client:
-        results = await asyncio.wait_for(asyncio.gather(
-            *(client.get_orders_page(1) for _ in range(10)), return_exceptions=True), GUARD)
+        results = await asyncio.wait_for(
+            asyncio.gather(*(client.get_orders_page(1) for _ in range(10)), return_exceptions=True),
+            GUARD,
+        )
     assert all(isinstance(r, APIError) and r.status == 503 for r in results), results
     assert portal.calls["token"] == FAST.max_attempts  # one renewal and its retries, not 10
 
@@ -382,6 +439,7 @@ async def test_an_error_code_that_merely_contains_token_is_not_a_token_rejection
 
 # --- 7. CSSS requests are signed after the slot and the pause --------------------------------
 
+
 async def test_csss_requests_queued_behind_a_pause_are_signed_after_it() -> None:
     """The first request gets ``429 Retry-After: 2``. A request signed after the pause carries
     ``timestamp >= floor(arrival + 2)``; one signed while it queued carries
@@ -393,27 +451,45 @@ async def test_csss_requests_queued_behind_a_pause_are_signed_after_it() -> None
         body = await request.json()
         if "pause_end" not in state:
             state["pause_end"] = time.time() + 2
-            return web.json_response({"code": "9999"}, status=429,
-                                     headers={"Retry-After": "2"})
+            return web.json_response({"code": "9999"}, status=429, headers={"Retry-After": "2"})
         if int(body["timestamp"]) < math.floor(state["pause_end"]):
             stale.append(int(body["timestamp"]))
-            return web.json_response({"code": "1003", "message": "timestamp expired",
-                                      "success": False, "data": None})
-        return web.json_response({"code": "0000", "success": True, "message": "ok", "data": {
-            "page": {"cur_page_no": body["page_no"], "page_size": 1, "total_count": 4,
-                     "total_pages": 4}, "package_order": [], "package_order_num": 0}})
+            return web.json_response(
+                {"code": "1003", "message": "timestamp expired", "success": False, "data": None}
+            )
+        return web.json_response(
+            {
+                "code": "0000",
+                "success": True,
+                "message": "ok",
+                "data": {
+                    "page": {
+                        "cur_page_no": body["page_no"],
+                        "page_size": 1,
+                        "total_count": 4,
+                        "total_pages": 4,
+                    },
+                    "package_order": [],
+                    "package_order_num": 0,
+                },
+            }
+        )
 
     app = web.Application()
     app.router.add_post("/package/queryOrder", query)
-    async with serve_app(app) as url, CSSSClient("P1", "csss-secret", base_url=url,
-                                                 max_concurrency=1, retry=FAST) as client:
-        pages = await asyncio.wait_for(asyncio.gather(
-            *(client.get_package_orders_page(n, 1) for n in range(1, 5))), GUARD)
+    async with (
+        serve_app(app) as url,
+        CSSSClient("P1", "csss-secret", base_url=url, max_concurrency=1, retry=FAST) as client,
+    ):
+        pages = await asyncio.wait_for(
+            asyncio.gather(*(client.get_package_orders_page(n, 1) for n in range(1, 5))), GUARD
+        )
     assert stale == []
     assert [p.page_no for p in pages] == [1, 2, 3, 4]
 
 
 # --- 10. bounded bodies ----------------------------------------------------------------------
+
 
 def test_the_default_body_limit_is_documented_tens_of_mib() -> None:
     client = YeastarPartnerClient("id", "secret")
@@ -426,10 +502,14 @@ def test_the_default_body_limit_is_documented_tens_of_mib() -> None:
 async def test_a_declared_length_over_the_limit_is_refused_unread() -> None:
     """The server declares 2 GB, sends 10 bytes and holds the connection: reading it would
     wait for the 30 s timeout; refusing it from the header returns at once."""
-    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" \
-             b"Content-Length: 2000000000\r\n\r\n{\"code\":1"
-    async with serve_raw(answer, hold=True) as url, CSSSClient(
-            "P1", "secret", base_url=url, max_response_bytes=1 << 20, retry=FAST) as client:
+    answer = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 2000000000\r\n\r\n{"code":1'
+    )
+    async with (
+        serve_raw(answer, hold=True) as url,
+        CSSSClient("P1", "secret", base_url=url, max_response_bytes=1 << 20, retry=FAST) as client,
+    ):
         with pytest.raises(ResponseFormatError, match="max_response_bytes"):
             await asyncio.wait_for(client.get_package_orders_page(), 10)
 
@@ -451,8 +531,10 @@ async def test_a_huge_chunked_body_is_cut_at_the_limit_with_bounded_memory() -> 
 
     app = web.Application()
     app.router.add_post("/package/queryOrder", endless)
-    async with serve_app(app) as url, CSSSClient(
-            "P1", "secret", base_url=url, max_response_bytes=limit, retry=FAST) as client:
+    async with (
+        serve_app(app) as url,
+        CSSSClient("P1", "secret", base_url=url, max_response_bytes=limit, retry=FAST) as client,
+    ):
         tracemalloc.start()
         try:
             with pytest.raises(ResponseFormatError, match="max_response_bytes"):
@@ -469,18 +551,24 @@ async def test_a_compressed_body_that_inflates_past_the_limit_is_refused() -> No
     inflated = b"0" * (8 << 20)
 
     async def bomb(request: web.Request) -> web.StreamResponse:
-        return web.Response(body=gzip.compress(inflated), content_type="application/json",
-                            headers={"Content-Encoding": "gzip"})
+        return web.Response(
+            body=gzip.compress(inflated),
+            content_type="application/json",
+            headers={"Content-Encoding": "gzip"},
+        )
 
     app = web.Application()
     app.router.add_post("/package/queryOrder", bomb)
-    async with serve_app(app) as url, CSSSClient(
-            "P1", "secret", base_url=url, max_response_bytes=1 << 20, retry=FAST) as client:
+    async with (
+        serve_app(app) as url,
+        CSSSClient("P1", "secret", base_url=url, max_response_bytes=1 << 20, retry=FAST) as client,
+    ):
         with pytest.raises(ResponseFormatError, match="max_response_bytes"):
             await asyncio.wait_for(client.get_package_orders_page(), GUARD)
 
 
 # --- 11. stopping early ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("closer", ["async with", "aclosing"])
 async def test_stopping_early_in_a_block_cancels_and_waits_for_every_fetch(closer: str) -> None:
@@ -503,6 +591,7 @@ async def test_stopping_early_in_a_block_cancels_and_waits_for_every_fetch(close
 
 
 # --- 13. errors survive pickling -------------------------------------------------------------
+
 
 def test_errors_survive_pickling_with_every_attribute() -> None:
     errors = [

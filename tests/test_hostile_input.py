@@ -41,13 +41,18 @@ Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def secret_forms(secret: str) -> list[str]:
     raw = secret.encode()
-    return [secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1],
-            base64.b64encode(raw).decode()]
+    return [
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret),
+        json.dumps(secret)[1:-1],
+        base64.b64encode(raw).decode(),
+    ]
 
 
 def fragments(secret: str, size: int = 12) -> set[str]:
     """Every run of ``size`` characters of the secret: a secret cut in half still shows."""
-    return {secret[i:i + size] for i in range(len(secret) - size + 1)} or {secret}
+    return {secret[i : i + size] for i in range(len(secret) - size + 1)} or {secret}
 
 
 def chain(error: BaseException) -> list[BaseException]:
@@ -79,9 +84,14 @@ def token_app(answer: Answer, *, token_answer: Answer | None = None) -> web.Appl
     async def token(request: web.Request) -> web.StreamResponse:
         if token_answer is not None:
             return await token_answer(request)
-        return web.json_response({"code": "success", "status": 200, "requestId": "r" * 32,
-                                  "result": {"token": TOKEN, "refreshToken": REFRESH,
-                                             "expiresIn": "1800"}})
+        return web.json_response(
+            {
+                "code": "success",
+                "status": 200,
+                "requestId": "r" * 32,
+                "result": {"token": TOKEN, "refreshToken": REFRESH, "expiresIn": "1800"},
+            }
+        )
 
     app = web.Application()
     app.router.add_post("/auth/openapi/v1/oauth/token", token)
@@ -90,8 +100,10 @@ def token_app(answer: Answer, *, token_answer: Answer | None = None) -> web.Appl
 
 
 async def failure_of(app: web.Application) -> YeastarCSSSError:
-    async with serve_app(app) as url, YeastarPartnerClient(
-            "client-id", SECRET, base_url=url, retry=FAST) as client:
+    async with (
+        serve_app(app) as url,
+        YeastarPartnerClient("client-id", SECRET, base_url=url, retry=FAST) as client,
+    ):
         with pytest.raises(YeastarCSSSError) as caught:
             await asyncio.wait_for(client.get_orders_page(), GUARD)
         assert SECRET not in repr(client)
@@ -100,33 +112,57 @@ async def failure_of(app: web.Application) -> YeastarCSSSError:
 
 def echo(status: int, shape: Callable[[str, str], object]) -> Answer:
     """An answer that repeats the request's Authorization header, in ``shape``."""
+
     async def answer(request: web.Request) -> web.StreamResponse:
         header = request.headers.get("Authorization", "")
         document = shape(header, header.removeprefix("Bearer "))
         if isinstance(document, str):
             return web.Response(status=status, text=document)
         return web.json_response(document, status=status)
+
     return answer
 
 
 ECHOES = {
-    "in code and requestId": echo(403, lambda h, t: {
-        "code": h, "requestId": t, "detailMessage": f"denied for {quote(t)}", "status": 403}),
-    "in a 200 error envelope": echo(200, lambda h, t: {
-        "code": f"bad_{t}", "requestId": quote_plus(t), "detailMessage": h, "status": 200}),
+    "in code and requestId": echo(
+        403,
+        lambda h, t: {
+            "code": h,
+            "requestId": t,
+            "detailMessage": f"denied for {quote(t)}",
+            "status": 403,
+        },
+    ),
+    "in a 200 error envelope": echo(
+        200,
+        lambda h, t: {
+            "code": f"bad_{t}",
+            "requestId": quote_plus(t),
+            "detailMessage": h,
+            "status": 200,
+        },
+    ),
     "at the start of an html body": echo(500, lambda h, t: f"<html>{h} {quote(t)}</html>"),
     "cut by the snippet": echo(500, lambda h, t: "x" * 60 + t),
-    "in a field value": echo(200, lambda h, t: {"code": "success", "status": 200, "result": {
-        "total": 1, "results": [{"id": "1", "createTime": t}]}}),
-    "in a total": echo(200, lambda h, t: {"code": "success", "status": 200, "result": {
-        "total": t, "results": []}}),
+    "in a field value": echo(
+        200,
+        lambda h, t: {
+            "code": "success",
+            "status": 200,
+            "result": {"total": 1, "results": [{"id": "1", "createTime": t}]},
+        },
+    ),
+    "in a total": echo(
+        200, lambda h, t: {"code": "success", "status": 200, "result": {"total": t, "results": []}}
+    ),
     "as non-json in a 200": echo(200, lambda h, t: f"{t} not json"),
 }
 
 
 @pytest.mark.parametrize("name", list(ECHOES))
 async def test_tokens_echoed_by_the_server_never_show_in_errors_or_logs(
-    name: str, debug_log: ListHandler,
+    name: str,
+    debug_log: ListHandler,
 ) -> None:
     error = await failure_of(token_app(ECHOES[name]))
     assert_clean(texts_of(error), TOKEN, REFRESH, SECRET)
@@ -150,8 +186,10 @@ async def test_an_aiohttp_error_carrying_the_authorization_header_is_not_chained
     """A malformed status line makes aiohttp raise ClientResponseError, whose request_info
     holds the request headers, Authorization included."""
     garbage = b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n"
-    async with serve_raw(garbage) as url, CSSSClient(
-            "P1", CSSS_SECRET, base_url=url, retry=FAST) as client:
+    async with (
+        serve_raw(garbage) as url,
+        CSSSClient("P1", CSSS_SECRET, base_url=url, retry=FAST) as client,
+    ):
         with pytest.raises(YeastarCSSSError) as caught:
             await asyncio.wait_for(client.get_package_orders_page(), GUARD)
     assert chain(caught.value) == [caught.value]
@@ -161,13 +199,20 @@ async def test_an_aiohttp_error_carrying_the_authorization_header_is_not_chained
 async def test_the_csss_secret_echoed_in_any_form_never_shows() -> None:
     async def echo_body(request: web.Request) -> web.StreamResponse:
         body = await request.text()
-        return web.json_response({"code": quote(CSSS_SECRET), "success": False,
-                                  "message": f"{body} {json.dumps(CSSS_SECRET)}"})
+        return web.json_response(
+            {
+                "code": quote(CSSS_SECRET),
+                "success": False,
+                "message": f"{body} {json.dumps(CSSS_SECRET)}",
+            }
+        )
 
     app = web.Application()
     app.router.add_post("/package/queryOrder", echo_body)
-    async with serve_app(app) as url, CSSSClient(
-            "P1", CSSS_SECRET, base_url=url, retry=FAST) as client:
+    async with (
+        serve_app(app) as url,
+        CSSSClient("P1", CSSS_SECRET, base_url=url, retry=FAST) as client,
+    ):
         with pytest.raises(YeastarCSSSError) as caught:
             await client.get_package_orders_page()
     assert_clean(texts_of(caught.value), CSSS_SECRET)
@@ -188,15 +233,21 @@ def test_a_secret_that_cannot_be_encoded_is_a_value_error_that_does_not_quote_it
 
 # --- 9. bad bodies give ResponseFormatError with a path, never a raw Python error -----------
 
+
 def page_with(**result: object) -> bytes:
-    document = {"code": "success", "status": 200, "result": {
-        "total": 1, "pageNo": 1, "pageSize": 25, "results": [{"id": "1"}], **result}}
+    document = {
+        "code": "success",
+        "status": 200,
+        "result": {"total": 1, "pageNo": 1, "pageSize": 25, "results": [{"id": "1"}], **result},
+    }
     return json.dumps(document).encode()
 
 
 BAD_BODIES: dict[str, tuple[bytes, str]] = {
     "json nested 100k deep": (
-        b'{"code":"success","result":' + b"[" * 100_000 + b"]" * 100_000 + b"}", ""),
+        b'{"code":"success","result":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        "",
+    ),
     "a total of 400 digits": (page_with(total=int("9" * 400)), "result.total"),
     "a total of superscript two": (page_with(total="²"), "result.total"),
     "a total of 5000 digits in a string": (page_with(total="7" * 5000), "result.total"),
@@ -204,17 +255,27 @@ BAD_BODIES: dict[str, tuple[bytes, str]] = {
     "a page number in arabic-indic digits": (page_with(pageNo="٣"), "result.pageNo"),
     "a time in arabic-indic digits": (
         page_with(results=[{"id": "1", "createTime": "١٧٠٠٠٠٠٠٠٠٠٠٠"}]),
-        "result.results[0].createTime"),
+        "result.results[0].createTime",
+    ),
     "money in arabic-indic digits": (
         page_with(results=[{"id": "1", "totalAmount": "١٣٠.٠٠"}]),
-        "result.results[0].totalAmount"),
-    "a 5 MB value": (page_with(results=[{"id": "1", "createTime": "x" * 5_000_000}]),
-                     "result.results[0].createTime"),
+        "result.results[0].totalAmount",
+    ),
+    "a 5 MB value": (
+        page_with(results=[{"id": "1", "createTime": "x" * 5_000_000}]),
+        "result.results[0].createTime",
+    ),
     "a value nested 500 deep": (
         b'{"code":"success","result":{"total":1,"results":[{"id":"1","createTime":'
-        + b"[" * 500 + b"]" * 500 + b"}]}}", "result.results[0].createTime"),
+        + b"[" * 500
+        + b"]" * 500
+        + b"}]}}",
+        "result.results[0].createTime",
+    ),
     "an integer literal of 5000 digits": (
-        b'{"code":"success","result":{"total":' + b"7" * 5000 + b',"results":[]}}', ""),
+        b'{"code":"success","result":{"total":' + b"7" * 5000 + b',"results":[]}}',
+        "",
+    ),
 }
 
 
@@ -235,14 +296,19 @@ async def test_bad_bodies_are_format_errors_with_a_path_and_a_short_quote(name: 
 
 async def test_a_product_line_id_with_a_huge_exponent_is_refused_not_expanded() -> None:
     """``1e100000`` is a valid JSON number; turning it into a 100001-digit int id is not."""
+
     async def lines(request: web.Request) -> web.StreamResponse:
-        return web.Response(content_type="application/json", text=(
-            '{"code":"success","status":200,"result":[{"productId":1e100000,"name":"x"}]}'))
+        return web.Response(
+            content_type="application/json",
+            text=('{"code":"success","status":200,"result":[{"productId":1e100000,"name":"x"}]}'),
+        )
 
     app = token_app(lines)
     app.router.add_get("/pricing/openapi/purchase/v1/product_list", lines)
-    async with serve_app(app) as url, YeastarPartnerClient(
-            "client-id", SECRET, base_url=url, retry=FAST) as client:
+    async with (
+        serve_app(app) as url,
+        YeastarPartnerClient("client-id", SECRET, base_url=url, retry=FAST) as client,
+    ):
         with pytest.raises(ResponseFormatError) as caught:
             await client.list_subscription_products()
     assert caught.value.path == "result[0].productId"

@@ -26,11 +26,17 @@ keys = st.one_of(
 async def _yielded(pages: list[list[Hashable | None]]) -> list[Hashable | None]:
     async def fetch(page_no: int) -> Page[Hashable | None]:
         items = pages[page_no - 1] if page_no <= len(pages) else []
-        return Page.build(items, page_no=page_no, page_size=5, total=5 * len(pages),
-                          reported_total_pages=len(pages))
+        return Page.build(
+            items,
+            page_no=page_no,
+            page_size=5,
+            total=5 * len(pages),
+            reported_total_pages=len(pages),
+        )
 
-    iterator = PageIterator(fetch, lambda item: item, page_size=5, ordered=True, dedupe=True,
-                            max_ahead=3, label="t")
+    iterator = PageIterator(
+        fetch, lambda item: item, page_size=5, ordered=True, dedupe=True, max_ahead=3, label="t"
+    )
     return [item async for item in iterator]
 
 

@@ -59,8 +59,9 @@ class OrderLog:
             await self.hold[page_no].wait()
         if page_no in self.answer:
             answer = self.answer[page_no]
-            return web.Response(status=answer.status, text=answer.text,
-                                headers=dict(answer.headers))
+            return web.Response(
+                status=answer.status, text=answer.text, headers=dict(answer.headers)
+            )
         return None
 
 
@@ -71,8 +72,9 @@ def log(sandbox: Sandbox) -> OrderLog:
 
 def sandbox_client(sandbox: Sandbox, **options: Any) -> YeastarPartnerClient:
     options.setdefault("retry", FAST_RETRY)
-    return YeastarPartnerClient(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
-                                base_url=sandbox.base_url, **options)
+    return YeastarPartnerClient(
+        SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=sandbox.base_url, **options
+    )
 
 
 async def until(condition: Any, what: str) -> None:
@@ -84,8 +86,10 @@ async def until(condition: Any, what: str) -> None:
 
 # --- with_options -----------------------------------------------------------------------------
 
+
 async def test_a_view_shares_the_token_one_token_request_in_total(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
 ) -> None:
     view = yeastar.with_options(timeout=5)
     await view.get_orders_page()  # the view asks first
@@ -123,7 +127,9 @@ async def test_a_view_and_its_client_share_the_concurrency_limit(sandbox: Sandbo
 
 
 async def test_a_view_shares_the_stats_and_the_429_pause(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient, log: OrderLog,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
+    log: OrderLog,
 ) -> None:
     await yeastar.get_orders_page()  # the token is cached: a request needs no other I/O
     throttled = web.Response(status=429, text="{}", headers={"Retry-After": "30"})
@@ -143,7 +149,8 @@ async def test_a_view_shares_the_stats_and_the_429_pause(
 
 
 async def test_a_views_timeout_applies_to_its_calls_only(
-    yeastar: YeastarPartnerClient, log: OrderLog,
+    yeastar: YeastarPartnerClient,
+    log: OrderLog,
 ) -> None:
     release = asyncio.Event()
     log.hold[2] = log.hold[3] = release
@@ -160,7 +167,8 @@ async def test_a_views_timeout_applies_to_its_calls_only(
 
 
 async def test_a_views_retry_policy_applies_to_its_calls_and_iterators_only(
-    yeastar: YeastarPartnerClient, log: OrderLog,
+    yeastar: YeastarPartnerClient,
+    log: OrderLog,
 ) -> None:
     log.answer[1] = web.Response(status=503, text="down")
     strict = yeastar.with_options(retry=STRICT)
@@ -195,26 +203,32 @@ async def test_leaving_a_views_block_closes_nothing_closing_the_client_closes_th
             await closed.get_orders_page()
 
 
-async def test_a_csss_view_works_and_shares_the_stats(sandbox: Sandbox,
-                                                      csss: CSSSClient) -> None:
+async def test_a_csss_view_works_and_shares_the_stats(sandbox: Sandbox, csss: CSSSClient) -> None:
     view = csss.with_options(timeout=5, retry=STRICT)
     assert isinstance(view, CSSSClient)
     assert view is not csss
     page = await view.get_package_orders_page(page_size=5)
     assert page.total == 20
-    assert [o.order_code async for o in view.iter_package_orders(page_size=7)] == \
-        [r["orderCode"] for r in sandbox.package_orders]
+    assert [o.order_code async for o in view.iter_package_orders(page_size=7)] == [
+        r["orderCode"] for r in sandbox.package_orders
+    ]
     assert csss.stats.requests == 4
 
 
-@pytest.mark.parametrize(("options", "error"), [
-    ({"timeout": 0}, ValueError), ({"timeout": -1}, ValueError),
-    ({"timeout": math.nan}, ValueError), ({"timeout": math.inf}, ValueError),
-    ({"timeout": True}, ValueError), ({"timeout": "5"}, ValueError),
-    ({"retry": 3}, TypeError), ({"retry": {"max_attempts": 1}}, TypeError),
-])
-def test_with_options_refuses_bad_values(options: dict[str, Any],
-                                         error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"timeout": 0}, ValueError),
+        ({"timeout": -1}, ValueError),
+        ({"timeout": math.nan}, ValueError),
+        ({"timeout": math.inf}, ValueError),
+        ({"timeout": True}, ValueError),
+        ({"timeout": "5"}, ValueError),
+        ({"retry": 3}, TypeError),
+        ({"retry": {"max_attempts": 1}}, TypeError),
+    ],
+)
+def test_with_options_refuses_bad_values(options: dict[str, Any], error: type[Exception]) -> None:
     client = YeastarPartnerClient("id", "secret")
     with pytest.raises(error):
         client.with_options(**options)
@@ -222,14 +236,19 @@ def test_with_options_refuses_bad_values(options: dict[str, Any],
 
 # --- one event loop ---------------------------------------------------------------------------
 
+
 def test_a_client_used_in_a_second_asyncio_run_fails_at_once_with_a_clear_error() -> None:
     async def first() -> SimpleNamespace:
-        async with Sandbox(SandboxConfig(orders=5, package_orders=5)) as sandbox, \
-                aiohttp.ClientSession() as session:
-            yeastar = YeastarPartnerClient(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
-                                           base_url=sandbox.base_url, session=session)
-            csss = CSSSClient(SANDBOX_ACCESS_CODE, SANDBOX_SECRET,
-                              base_url=sandbox.base_url, session=session)
+        async with (
+            Sandbox(SandboxConfig(orders=5, package_orders=5)) as sandbox,
+            aiohttp.ClientSession() as session,
+        ):
+            yeastar = YeastarPartnerClient(
+                SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=sandbox.base_url, session=session
+            )
+            csss = CSSSClient(
+                SANDBOX_ACCESS_CODE, SANDBOX_SECRET, base_url=sandbox.base_url, session=session
+            )
             await yeastar.get_orders_page()
             await csss.get_package_orders_page()
             return SimpleNamespace(yeastar=yeastar, csss=csss)
@@ -238,11 +257,13 @@ def test_a_client_used_in_a_second_asyncio_run_fails_at_once_with_a_clear_error(
 
     async def second() -> list[str]:
         texts = []
-        for call in (clients.yeastar.get_orders_page(),
-                     clients.yeastar.with_options(timeout=1).get_orders_page(),
-                     clients.csss.get_package_orders_page(),
-                     _drain(clients.yeastar.iter_orders()),
-                     _drain(clients.csss.iter_package_order_pages())):
+        for call in (
+            clients.yeastar.get_orders_page(),
+            clients.yeastar.with_options(timeout=1).get_orders_page(),
+            clients.csss.get_package_orders_page(),
+            _drain(clients.yeastar.iter_orders()),
+            _drain(clients.csss.iter_package_order_pages()),
+        ):
             with pytest.raises(RuntimeError) as caught:
                 await asyncio.wait_for(call, 5)  # at once: no hang
             texts.append(str(caught.value))
@@ -272,42 +293,59 @@ async def test_a_client_used_from_a_threads_event_loop_fails_and_stays_usable_he
 
 # --- from_env ---------------------------------------------------------------------------------
 
+
 async def test_yeastar_from_env_reads_the_clis_variables(sandbox: Sandbox) -> None:
-    environ = {"YEASTAR_CLIENT_ID": SANDBOX_CLIENT_ID,
-               "YEASTAR_CLIENT_SECRET": f" {SANDBOX_CLIENT_SECRET}\n",  # stripped like the CLI
-               "YEASTAR_BASE_URL": sandbox.base_url}
-    async with YeastarPartnerClient.from_env(environ=environ, max_concurrency=3,
-                                             timeout=7.5, retry=FAST_RETRY) as client:
-        assert (client.client_id, client.base_url, client.max_concurrency) == \
-            (SANDBOX_CLIENT_ID, sandbox.base_url, 3)
+    environ = {
+        "YEASTAR_CLIENT_ID": SANDBOX_CLIENT_ID,
+        "YEASTAR_CLIENT_SECRET": f" {SANDBOX_CLIENT_SECRET}\n",  # stripped like the CLI
+        "YEASTAR_BASE_URL": sandbox.base_url,
+    }
+    async with YeastarPartnerClient.from_env(
+        environ=environ, max_concurrency=3, timeout=7.5, retry=FAST_RETRY
+    ) as client:
+        assert (client.client_id, client.base_url, client.max_concurrency) == (
+            SANDBOX_CLIENT_ID,
+            sandbox.base_url,
+            3,
+        )
         assert (await client.get_orders_page()).total == 30
 
 
 async def test_csss_from_env_reads_os_environ_and_options_pass_through(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CSSS_ACCESS_CODE", SANDBOX_ACCESS_CODE)
     monkeypatch.setenv("CSSS_SECRET", SANDBOX_SECRET)
     monkeypatch.setenv("CSSS_BASE_URL", "http://127.0.0.1:9")  # an option wins over it
-    async with CSSSClient.from_env(base_url=sandbox.base_url, language="de-DE",
-                                   retry=FAST_RETRY) as client:
-        assert (client.access_code, client.base_url, client.language) == \
-            (SANDBOX_ACCESS_CODE, sandbox.base_url, "de-DE")
+    async with CSSSClient.from_env(
+        base_url=sandbox.base_url, language="de-DE", retry=FAST_RETRY
+    ) as client:
+        assert (client.access_code, client.base_url, client.language) == (
+            SANDBOX_ACCESS_CODE,
+            sandbox.base_url,
+            "de-DE",
+        )
         assert (await client.get_package_orders_page()).total == 20
     monkeypatch.delenv("CSSS_BASE_URL")
     async with CSSSClient.from_env() as client:
         assert client.base_url == "https://apiv3.linksfield.net"  # the default
 
 
-@pytest.mark.parametrize(("cls", "names"), [
-    (YeastarPartnerClient, ("YEASTAR_CLIENT_ID", "YEASTAR_CLIENT_SECRET")),
-    (CSSSClient, ("CSSS_ACCESS_CODE", "CSSS_SECRET")),
-])
+@pytest.mark.parametrize(
+    ("cls", "names"),
+    [
+        (YeastarPartnerClient, ("YEASTAR_CLIENT_ID", "YEASTAR_CLIENT_SECRET")),
+        (CSSSClient, ("CSSS_ACCESS_CODE", "CSSS_SECRET")),
+    ],
+)
 @pytest.mark.parametrize("missing", [0, 1, 2])
 @pytest.mark.parametrize("empty", ["absent", "", "  \t"])
 def test_from_env_names_what_is_missing_and_never_quotes_a_secret(
-    cls: type[YeastarPartnerClient] | type[CSSSClient], names: tuple[str, str],
-    missing: int, empty: str,
+    cls: type[YeastarPartnerClient] | type[CSSSClient],
+    names: tuple[str, str],
+    missing: int,
+    empty: str,
 ) -> None:
     values = {names[0]: "the-id-VALUE", names[1]: "the-secret-VALUE"}
     gone = list(names) if missing == 2 else [names[missing]]
@@ -329,7 +367,8 @@ def test_from_env_names_what_is_missing_and_never_quotes_a_secret(
 
 def test_a_bad_credential_from_env_is_refused_without_quoting_it() -> None:
     with pytest.raises(ValueError, match="client_secret") as caught:
-        YeastarPartnerClient.from_env(environ={"YEASTAR_CLIENT_ID": "id",
-                                               "YEASTAR_CLIENT_SECRET": "bad\udcffsecret"})
+        YeastarPartnerClient.from_env(
+            environ={"YEASTAR_CLIENT_ID": "id", "YEASTAR_CLIENT_SECRET": "bad\udcffsecret"}
+        )
     assert "client_secret" in str(caught.value)
     assert "bad" not in str(caught.value)

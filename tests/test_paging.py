@@ -49,20 +49,38 @@ class FakeList:
             if self.before_answer is not None:
                 self.before_answer(page_no)
             start = (page_no - 1) * self.page_size
-            items = self.records[start:start + self.page_size]
+            items = self.records[start : start + self.page_size]
             total = len(self.records)
             reported = 1 if self.understate_pages else math.ceil(total / self.page_size)
-            return Page.build(items, page_no=page_no, page_size=self.page_size, total=total,
-                              reported_total_pages=reported)
+            return Page.build(
+                items,
+                page_no=page_no,
+                page_size=self.page_size,
+                total=total,
+                reported_total_pages=reported,
+            )
         finally:
             self.in_flight -= 1
 
 
-def iterate(fake: FakeList, *, ordered: bool = True, dedupe: bool = True,
-            max_ahead: int = 8, read_ahead: int | None = None) -> PageIterator[str]:
-    return PageIterator(fake.fetch, lambda r: r, page_size=fake.page_size, ordered=ordered,
-                        dedupe=dedupe, max_ahead=max_ahead, label="test",
-                        read_ahead=read_ahead)
+def iterate(
+    fake: FakeList,
+    *,
+    ordered: bool = True,
+    dedupe: bool = True,
+    max_ahead: int = 8,
+    read_ahead: int | None = None,
+) -> PageIterator[str]:
+    return PageIterator(
+        fake.fetch,
+        lambda r: r,
+        page_size=fake.page_size,
+        ordered=ordered,
+        dedupe=dedupe,
+        max_ahead=max_ahead,
+        label="test",
+        read_ahead=read_ahead,
+    )
 
 
 async def collect(iterator: PageIterator[str]) -> list[str]:
@@ -70,6 +88,7 @@ async def collect(iterator: PageIterator[str]) -> list[str]:
 
 
 # --- the plan, without I/O --------------------------------------------------------------------
+
 
 def test_plan_reads_page_one_alone_then_the_rest() -> None:
     plan = PagePlan(10)
@@ -128,8 +147,9 @@ def test_plan_keeps_going_while_pages_past_the_end_bring_new_records() -> None:
     plan.record(1, total=20, reported_pages=2, count=10)
     for page in (2, 3, 4):
         assert plan.take() == page
-        plan.record(page, total=20, reported_pages=2, count=10,
-                    keys=tuple(f"{page}-{n}" for n in range(10)))
+        plan.record(
+            page, total=20, reported_pages=2, count=10, keys=tuple(f"{page}-{n}" for n in range(10))
+        )
     assert plan.take() == 5
     assert plan.repeated_at is None
 
@@ -187,7 +207,6 @@ def test_plan_gives_up_after_max_passes_and_says_so() -> None:
     assert plan.unstable
 
 
-
 def test_plan_from_a_start_page_reads_it_alone_then_the_rest_never_before() -> None:
     plan = PagePlan(10, start_page=3)
     assert plan.take() == 3
@@ -217,7 +236,9 @@ def test_plan_from_a_start_page_rereads_before_it_only_as_far_as_records_were_re
     assert grown.pass_no == 2
     assert grown.reread_from == 3
 
+
 # --- the iterator -------------------------------------------------------------------------
+
 
 async def test_seed_shaped_list_with_understated_total_page_yields_all_117() -> None:
     fake = FakeList(117, page_size=5, understate_pages=True)
@@ -413,8 +434,7 @@ async def test_an_error_on_a_page_past_everything_reported_ends_the_list() -> No
     """A strict server may refuse a page number past totalPage instead of answering an empty
     page; the probe past an exactly full last page must then end the list, not fail it."""
     fake = FakeList(40, page_size=10)  # exactly 4 full pages: page 5 is a probe
-    fake.fail[5] = APIError("pageNo out of range", status=400,
-                            code="parameter_validation_failed")
+    fake.fail[5] = APIError("pageNo out of range", status=400, code="parameter_validation_failed")
     records = await collect(iterate(fake))
     assert records == [f"r{i}" for i in range(40)]
     assert 5 in fake.calls
@@ -422,7 +442,6 @@ async def test_an_error_on_a_page_past_everything_reported_ends_the_list() -> No
 
 async def test_an_error_on_a_page_the_server_reported_still_fails() -> None:
     fake = FakeList(40, page_size=10)
-    fake.fail[4] = APIError("pageNo out of range", status=400,
-                            code="parameter_validation_failed")
+    fake.fail[4] = APIError("pageNo out of range", status=400, code="parameter_validation_failed")
     with pytest.raises(APIError):
         await collect(iterate(fake))

@@ -57,8 +57,13 @@ class PageLog:
             await self._arrived.wait()
 
     async def _intercept(self, request: web.Request) -> web.StreamResponse | None:
-        name = "orders" if "/order/" in request.path else \
-            "products" if "/product/" in request.path else None
+        name = (
+            "orders"
+            if "/order/" in request.path
+            else "products"
+            if "/product/" in request.path
+            else None
+        )
         if name is None:
             return None
         page_no = int(request.query.get("pageNo", "1"))
@@ -91,9 +96,12 @@ async def pages_of(stream: PageStream[Any]) -> list[Page[Any]]:
 
 # --- iter_pages --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("ordered", [True, False])
 async def test_iter_pages_yields_every_page_with_its_number_total_and_request_id(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient, ordered: bool,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
+    ordered: bool,
 ) -> None:
     pages = await pages_of(yeastar.iter_order_pages(page_size=7, ordered=ordered))
     assert sorted(page.page_no for page in pages) == [1, 2, 3, 4, 5, 6]
@@ -108,14 +116,17 @@ async def test_iter_pages_yields_every_page_with_its_number_total_and_request_id
 
 
 async def test_iter_pages_by_name_and_for_products_and_package_orders(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient, csss: CSSSClient,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
+    csss: CSSSClient,
 ) -> None:
     orders = await pages_of(yeastar.iter_pages("orders", page_size=15))
     assert [p.page_no for p in orders] == [1, 2, 3]
     products = await pages_of(yeastar.iter_pages("products", product_id=13, page_size=8))
     assert [len(p.items) for p in products] == [8, 8, 8, 6]
-    assert [p.product_no for p in products[0].items] == \
-        [r["productNo"] for r in sandbox.products[13][:8]]
+    assert [p.product_no for p in products[0].items] == [
+        r["productNo"] for r in sandbox.products[13][:8]
+    ]
     # without a name: orders, or products when a product line is given
     assert [p.page_no for p in await pages_of(yeastar.iter_pages(page_size=15))] == [1, 2, 3]
     by_line = await pages_of(yeastar.iter_pages(product_id=13, page_size=8))
@@ -132,7 +143,9 @@ async def test_iter_pages_by_name_and_for_products_and_package_orders(
 
 
 async def test_iter_pages_yields_each_record_once_and_a_page_of_repeats_comes_empty(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient, log: PageLog,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
+    log: PageLog,
 ) -> None:
     def insert_after_page_one(name: str, page_no: int) -> None:
         if name == "orders" and page_no == 1 and len(sandbox.orders) == ORDERS:
@@ -153,7 +166,8 @@ async def test_iter_pages_yields_each_record_once_and_a_page_of_repeats_comes_em
 
 
 async def test_a_page_stream_has_one_consumer(
-    yeastar: YeastarPartnerClient, log: PageLog,
+    yeastar: YeastarPartnerClient,
+    log: PageLog,
 ) -> None:
     log.hold[1] = asyncio.Event()
     async with yeastar.iter_order_pages(page_size=10) as stream:
@@ -167,7 +181,8 @@ async def test_a_page_stream_has_one_consumer(
 
 
 async def test_aclose_from_another_task_releases_a_waiting_page_consumer(
-    yeastar: YeastarPartnerClient, log: PageLog,
+    yeastar: YeastarPartnerClient,
+    log: PageLog,
 ) -> None:
     log.hold[1] = asyncio.Event()
     stream = yeastar.iter_order_pages(page_size=10)
@@ -180,7 +195,8 @@ async def test_aclose_from_another_task_releases_a_waiting_page_consumer(
 
 
 async def test_leaving_a_page_stream_block_early_cancels_and_waits_for_every_fetch(
-    yeastar: YeastarPartnerClient, log: PageLog,
+    yeastar: YeastarPartnerClient,
+    log: PageLog,
 ) -> None:
     release = asyncio.Event()
     for page_no in range(2, 6):
@@ -198,11 +214,12 @@ async def test_leaving_a_page_stream_block_early_cancels_and_waits_for_every_fet
 
 
 async def test_the_first_error_of_a_page_surfaces_from_the_page_stream(
-    yeastar: YeastarPartnerClient, log: PageLog,
+    yeastar: YeastarPartnerClient,
+    log: PageLog,
 ) -> None:
     log.answer[3] = lambda: web.json_response(
-        {"code": "permission_denied", "detailMessage": "not yours", "requestId": "r-3"},
-        status=403)
+        {"code": "permission_denied", "detailMessage": "not yours", "requestId": "r-3"}, status=403
+    )
     seen: list[int] = []
 
     async def read_all() -> None:
@@ -238,9 +255,13 @@ async def test_records_and_pages_cannot_be_read_from_one_iterator(
 
 # --- start_page --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("ordered", [True, False])
 async def test_start_page_skips_the_earlier_pages_without_asking_for_them(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient, log: PageLog, ordered: bool,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
+    log: PageLog,
+    ordered: bool,
 ) -> None:
     ids = [o.id async for o in yeastar.iter_orders(page_size=7, start_page=3, ordered=ordered)]
     assert sorted(ids) == sorted(order_ids(sandbox)[14:])
@@ -253,14 +274,17 @@ async def test_start_page_skips_the_earlier_pages_without_asking_for_them(
 
 
 async def test_start_page_past_the_end_yields_nothing(
-    yeastar: YeastarPartnerClient, log: PageLog,
+    yeastar: YeastarPartnerClient,
+    log: PageLog,
 ) -> None:
     assert [o async for o in yeastar.iter_orders(page_size=10, start_page=9)] == []
     assert log.orders == [9]
 
 
 async def test_start_page_grows_the_plan_when_a_later_page_reports_more(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient, log: PageLog,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
+    log: PageLog,
 ) -> None:
     line = sandbox.products[13]
     before = [r["productNo"] for r in line]
@@ -279,7 +303,10 @@ async def test_start_page_grows_the_plan_when_a_later_page_reports_more(
 
 @pytest.mark.parametrize("change", [-15, -4, 6])
 async def test_start_page_loses_nothing_from_there_when_the_list_shifts(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient, log: PageLog, change: int,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
+    log: PageLog,
+    change: int,
 ) -> None:
     original = order_ids(sandbox)
     ours = original[20:]  # from page 3 of 10 on
@@ -300,10 +327,15 @@ async def test_start_page_loses_nothing_from_there_when_the_list_shifts(
 
 # --- limit ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("limit", [1, 9, 10, 25, 39, 40])
 @pytest.mark.parametrize("ordered", [True, False])
 async def test_limit_yields_exactly_n_and_asks_only_for_the_pages_it_needs(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient, log: PageLog, limit: int, ordered: bool,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
+    log: PageLog,
+    limit: int,
+    ordered: bool,
 ) -> None:
     ids = [o.id async for o in yeastar.iter_orders(page_size=10, limit=limit, ordered=ordered)]
     assert len(ids) == limit == len(set(ids))
@@ -314,12 +346,14 @@ async def test_limit_yields_exactly_n_and_asks_only_for_the_pages_it_needs(
     if ordered:
         assert ids == order_ids(sandbox)[:limit]
     else:
-        assert set(ids) <= set(order_ids(sandbox)[:needed * 10])
+        assert set(ids) <= set(order_ids(sandbox)[: needed * 10])
     assert client_side_tasks() == set()
 
 
 async def test_limit_above_the_total_yields_everything(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient, log: PageLog,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
+    log: PageLog,
 ) -> None:
     ids = [o.id async for o in yeastar.iter_orders(page_size=10, limit=1000)]
     assert ids == order_ids(sandbox)
@@ -327,7 +361,9 @@ async def test_limit_above_the_total_yields_everything(
 
 
 async def test_limit_with_start_page_counts_from_there(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient, log: PageLog,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
+    log: PageLog,
 ) -> None:
     ids = [o.id async for o in yeastar.iter_orders(page_size=10, start_page=2, limit=15)]
     assert ids == order_ids(sandbox)[10:25]
@@ -335,7 +371,9 @@ async def test_limit_with_start_page_counts_from_there(
 
 
 async def test_limit_with_dedupe_counts_unique_records(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient, log: PageLog,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
+    log: PageLog,
 ) -> None:
     def insert_after_page_one(name: str, page_no: int) -> None:
         if name == "orders" and page_no == 1 and len(sandbox.orders) == ORDERS:
@@ -349,7 +387,9 @@ async def test_limit_with_dedupe_counts_unique_records(
 
 
 async def test_limit_with_iter_pages_cuts_the_last_page(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient, log: PageLog,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
+    log: PageLog,
 ) -> None:
     pages = await pages_of(yeastar.iter_order_pages(page_size=10, limit=23))
     assert [len(p.items) for p in pages] == [10, 10, 3]
@@ -359,8 +399,9 @@ async def test_limit_with_iter_pages_cuts_the_last_page(
     assert sorted(log.orders) == [1, 2, 3]
 
 
-async def test_limit_must_be_a_positive_int(yeastar: YeastarPartnerClient,
-                                            csss: CSSSClient) -> None:
+async def test_limit_must_be_a_positive_int(
+    yeastar: YeastarPartnerClient, csss: CSSSClient
+) -> None:
     for bad in (0, -1, 1.5, True, "3"):
         with pytest.raises(ValueError, match="limit"):
             yeastar.iter_orders(limit=bad)  # type: ignore[arg-type]
@@ -381,8 +422,9 @@ async def test_limit_reached_cancels_a_fetch_still_in_flight_and_leaves_no_task(
     cancelled = asyncio.Event()
 
     async def token(request: web.Request) -> web.Response:
-        return web.json_response({"code": "success", "result": {
-            "token": "t", "refreshToken": "r", "expiresIn": 1800}})
+        return web.json_response(
+            {"code": "success", "result": {"token": "t", "refreshToken": "r", "expiresIn": 1800}}
+        )
 
     async def orders(request: web.Request) -> web.Response:
         page_no = int(request.query["pageNo"])
@@ -393,15 +435,22 @@ async def test_limit_reached_cancels_a_fetch_still_in_flight_and_leaves_no_task(
             except asyncio.CancelledError:
                 cancelled.set()
                 raise
-        result = {"results": records(20, 20 * (page_no - 1)), "total": 200,
-                  "pageNo": page_no, "pageSize": 10, "totalPage": 20}
+        result = {
+            "results": records(20, 20 * (page_no - 1)),
+            "total": 200,
+            "pageNo": page_no,
+            "pageSize": 10,
+            "totalPage": 20,
+        }
         return web.json_response({"code": "success", "requestId": "x", "result": result})
 
     app = web.Application(handler_args={"handler_cancellation": True})
     app.router.add_post(TOKEN_PATH, token)
     app.router.add_get(ORDER_LIST_PATH, orders)
-    async with serve_app(app) as url, YeastarPartnerClient(
-            "id", "secret", base_url=url, retry=FAST_RETRY) as client:
+    async with (
+        serve_app(app) as url,
+        YeastarPartnerClient("id", "secret", base_url=url, retry=FAST_RETRY) as client,
+    ):
         orders_seen = client.iter_orders(page_size=10, limit=35)
         got: list[str] = []
         async for order in orders_seen:
@@ -416,13 +465,24 @@ async def test_limit_reached_cancels_a_fetch_still_in_flight_and_leaves_no_task(
 
 # --- Page.request_id ----------------------------------------------------------------------------
 
+
 def page_body(request_id: object, *, general: bool = False) -> bytes:
     rows = records(2)
     if general:  # epoch milliseconds as a string: only the general decode path takes it
         rows[0]["createTime"] = "1700000000000"
-    return json.dumps({"code": "success", "requestId": request_id, "result": {
-        "results": rows, "total": 2, "pageNo": 1, "pageSize": 25, "totalPage": 1,
-    }}).encode()
+    return json.dumps(
+        {
+            "code": "success",
+            "requestId": request_id,
+            "result": {
+                "results": rows,
+                "total": 2,
+                "pageNo": 1,
+                "pageSize": 25,
+                "totalPage": 1,
+            },
+        }
+    ).encode()
 
 
 @pytest.mark.parametrize("general", [False, True], ids=["fast", "general"])
@@ -432,10 +492,18 @@ def test_page_request_id_is_the_answers_on_both_decode_paths(general: bool) -> N
     assert (fast is None) == general  # the two bodies really take the two paths
     page = decode_page_answer(200, body, Order, page_no=1, page_size=25)
     assert page.request_id == "7f0c1d"
-    assert decode_page_answer(200, page_body(None, general=general), Order, page_no=1,
-                              page_size=25).request_id is None
-    assert decode_page_answer(200, page_body(17, general=general), Order, page_no=1,
-                              page_size=25).request_id is None  # not a string: none
+    assert (
+        decode_page_answer(
+            200, page_body(None, general=general), Order, page_no=1, page_size=25
+        ).request_id
+        is None
+    )
+    assert (
+        decode_page_answer(
+            200, page_body(17, general=general), Order, page_no=1, page_size=25
+        ).request_id
+        is None
+    )  # not a string: none
 
 
 @pytest.mark.parametrize("general", [False, True], ids=["fast", "general"])
@@ -445,18 +513,25 @@ async def test_page_request_id_echoing_a_secret_or_the_token_is_masked(general: 
     echo: list[str] = [secret]
 
     async def get_token(request: web.Request) -> web.Response:
-        return web.json_response({"code": "success", "result": {
-            "token": token, "refreshToken": "r-Xyz98765432", "expiresIn": 1800}})
+        return web.json_response(
+            {
+                "code": "success",
+                "result": {"token": token, "refreshToken": "r-Xyz98765432", "expiresIn": 1800},
+            }
+        )
 
     async def orders(request: web.Request) -> web.Response:
-        return web.Response(body=page_body(echo.pop(0) + " tail", general=general),
-                            content_type="application/json")
+        return web.Response(
+            body=page_body(echo.pop(0) + " tail", general=general), content_type="application/json"
+        )
 
     app = web.Application()
     app.router.add_post(TOKEN_PATH, get_token)
     app.router.add_get(ORDER_LIST_PATH, orders)
-    async with serve_app(app) as url, YeastarPartnerClient(
-            "id", secret, base_url=url, retry=FAST_RETRY) as client:
+    async with (
+        serve_app(app) as url,
+        YeastarPartnerClient("id", secret, base_url=url, retry=FAST_RETRY) as client,
+    ):
         page = await client.get_orders_page()
         assert page.request_id == "*** tail"
         echo.append(token)

@@ -41,8 +41,9 @@ async def test_server_is_postgresql_15_reached_through_sqlalchemy_asyncpg(
     try:
         async with eng.connect() as conn:
             version = (await conn.execute(text("select version()"))).scalar_one()
-            user, database = (await conn.execute(
-                text("select current_user, current_database()"))).one()
+            user, database = (
+                await conn.execute(text("select current_user, current_database()"))
+            ).one()
     finally:
         await eng.dispose()
     assert re.match(r"PostgreSQL 15\.\d+", version), version
@@ -62,16 +63,21 @@ async def test_plain_dsn_connects_with_asyncpg(postgres_server: PostgresServer) 
 
 async def test_wrong_password_is_refused(postgres_server: PostgresServer) -> None:
     with pytest.raises(asyncpg.InvalidPasswordError):
-        await asyncpg.connect(host=postgres_server.host, port=postgres_server.port,
-                              user=postgres_server.user, password="not-the-password",
-                              database=postgres_server.database)
+        await asyncpg.connect(
+            host=postgres_server.host,
+            port=postgres_server.port,
+            user=postgres_server.user,
+            password="not-the-password",
+            database=postgres_server.database,
+        )
 
 
 async def test_wrong_password_is_refused_through_sqlalchemy(
     postgres_server: PostgresServer,
 ) -> None:
     url = postgres_server.sqlalchemy_url.replace(
-        f":{postgres_server.password}@", ":not-the-password@")
+        f":{postgres_server.password}@", ":not-the-password@"
+    )
     eng = create_async_engine(url)
     try:
         with pytest.raises(DBAPIError) as caught:
@@ -88,14 +94,18 @@ async def test_wrong_password_is_refused_through_sqlalchemy(
 
 
 async def test_postgres_url_is_a_fresh_empty_database_of_its_own(
-    postgres_server: PostgresServer, postgres_url: str, engine: AsyncEngine,
+    postgres_server: PostgresServer,
+    postgres_url: str,
+    engine: AsyncEngine,
 ) -> None:
     name = postgres_url.rsplit("/", 1)[1]
     assert re.fullmatch(r"test_[0-9a-f]{32}", name)
     async with engine.begin() as conn:
-        tables = (await conn.execute(text(
-            "select count(*) from information_schema.tables where table_schema = 'public'"
-        ))).scalar_one()
+        tables = (
+            await conn.execute(
+                text("select count(*) from information_schema.tables where table_schema = 'public'")
+            )
+        ).scalar_one()
         assert tables == 0
         await conn.execute(text("create table seen (id int primary key)"))
         await conn.execute(text("insert into seen values (1)"))
@@ -104,8 +114,9 @@ async def test_postgres_url_is_a_fresh_empty_database_of_its_own(
         other_engine = create_async_engine(postgres_server.sqlalchemy_url_for(other))
         try:
             async with other_engine.connect() as conn:
-                visible = (await conn.execute(text("select to_regclass('public.seen')"))
-                           ).scalar_one()
+                visible = (
+                    await conn.execute(text("select to_regclass('public.seen')"))
+                ).scalar_one()
         finally:
             await other_engine.dispose()
     assert visible is None
@@ -115,8 +126,12 @@ async def test_temporary_database_is_dropped_afterwards_even_with_a_connection_o
     postgres_server: PostgresServer,
 ) -> None:
     def exists(name: str) -> bool:
-        return postgres_server.psql(
-            f"select count(*) from pg_database where datname = '{name}'").strip() == "1"
+        return (
+            postgres_server.psql(
+                f"select count(*) from pg_database where datname = '{name}'"
+            ).strip()
+            == "1"
+        )
 
     async with contextlib.AsyncExitStack() as stack:
         with postgres_server.temporary_database() as name:

@@ -75,9 +75,15 @@ class ShiftingServer:
         start = (page_no - 1) * self.page_size
         count = len(self.records)
         reported = {"exact": math.ceil(count / self.page_size), "one": 1, "none": None}
-        future.set_result(Page.build(self.records[start:start + self.page_size],
-                                     page_no=page_no, page_size=self.page_size, total=count,
-                                     reported_total_pages=reported[self.reported]))
+        future.set_result(
+            Page.build(
+                self.records[start : start + self.page_size],
+                page_no=page_no,
+                page_size=self.page_size,
+                total=count,
+                reported_total_pages=reported[self.reported],
+            )
+        )
 
     def fail(self, index: int, error: Exception) -> None:
         self.pending.pop(index)[1].set_exception(error)
@@ -92,10 +98,10 @@ class ShiftingServer:
         del self.records[:n]
 
 
-async def _settle(server: ShiftingServer, consumer: asyncio.Task[None],
-                  yielded: list[int]) -> None:
+async def _settle(server: ShiftingServer, consumer: asyncio.Task[None], yielded: list[int]) -> None:
     """Let every task run until nothing moves: no timers or I/O are involved, so once the
     visible state stays the same for many loop turns, every task waits on the test."""
+
     def state() -> tuple[object, ...]:
         return (server.calls, len(server.pending), len(yielded), consumer.done())
 
@@ -114,12 +120,23 @@ def _transient_error(kind: str) -> Exception:
 
 
 async def _read_shifting_list(
-    server: ShiftingServer, data: st.DataObject, *, ordered: bool, max_ahead: int,
+    server: ShiftingServer,
+    data: st.DataObject,
+    *,
+    ordered: bool,
+    max_ahead: int,
 ) -> tuple[list[int], BaseException | None, BaseException | None]:
     """Run one iteration; hypothesis picks which fetch answers next, when the head changes,
     and whether a fetch fails. Returns (yielded, the injected error, the error raised)."""
-    iterator = PageIterator(server.fetch, lambda record: record, page_size=server.page_size,
-                            ordered=ordered, dedupe=True, max_ahead=max_ahead, label="t")
+    iterator = PageIterator(
+        server.fetch,
+        lambda record: record,
+        page_size=server.page_size,
+        ordered=ordered,
+        dedupe=True,
+        max_ahead=max_ahead,
+        label="t",
+    )
     yielded: list[int] = []
     raised: list[BaseException] = []
 
@@ -136,8 +153,10 @@ async def _read_shifting_list(
     # A page that fails the first time it answers (0: none): any page, or one of the pages
     # just past the end, which are read only to prove the end.
     pages = math.ceil(len(server.records) / server.page_size)
-    fail_page = data.draw(st.just(0) | st.integers(1, pages + 2)
-                          | st.sampled_from([pages + 1, pages + 2]), label="failing page")
+    fail_page = data.draw(
+        st.just(0) | st.integers(1, pages + 2) | st.sampled_from([pages + 1, pages + 2]),
+        label="failing page",
+    )
     for _step in range(2000):
         await _settle(server, consumer, yielded)
         if consumer.done():
@@ -153,8 +172,9 @@ async def _read_shifting_list(
         last = len(server.pending) - 1
         index = data.draw(st.integers(0, last), label="which answers") if last else 0
         if injected is None and server.pending[index][0] == fail_page:
-            injected = _transient_error(data.draw(st.sampled_from(["transport", "503"]),
-                                                  label="error"))
+            injected = _transient_error(
+                data.draw(st.sampled_from(["transport", "503"]), label="error")
+            )
             server.fail(index, injected)
         else:
             server.answer(index)
@@ -178,8 +198,13 @@ async def _read_shifting_list(
     data=st.data(),
 )
 def test_page_iterator_yields_every_record_present_throughout_exactly_once(
-    total: int, whole_pages: bool, page_size: int, reported: str, ordered: bool,
-    max_ahead: int, data: st.DataObject,
+    total: int,
+    whole_pages: bool,
+    page_size: int,
+    reported: str,
+    ordered: bool,
+    max_ahead: int,
+    data: st.DataObject,
 ) -> None:
     """The real PageIterator over a list that changes at the head while it is read, with
     fetches answering in any order: unless a fetch fails (then the iteration raises exactly
@@ -190,7 +215,8 @@ def test_page_iterator_yields_every_record_present_throughout_exactly_once(
     server = ShiftingServer(total, page_size, reported)
     initial = set(server.records)
     yielded, injected, raised = asyncio.run(
-        _read_shifting_list(server, data, ordered=ordered, max_ahead=max_ahead))
+        _read_shifting_list(server, data, ordered=ordered, max_ahead=max_ahead)
+    )
     if injected is not None:
         assert raised is injected
         return
@@ -202,13 +228,14 @@ def test_page_iterator_yields_every_record_present_throughout_exactly_once(
 
 # --- CSSS sign ------------------------------------------------------------------------------
 
-scalars = st.one_of(st.text(), st.integers(-10**9, 10**9), st.booleans(), st.none())
+scalars = st.one_of(st.text(), st.integers(-(10**9), 10**9), st.booleans(), st.none())
 
 
 @settings(max_examples=200, deadline=None)
 @given(params=st.dictionaries(st.text(min_size=1), scalars, max_size=8), data=st.data())
 def test_sign_ignores_key_order_and_empty_values(
-    params: dict[str, Any], data: st.DataObject,
+    params: dict[str, Any],
+    data: st.DataObject,
 ) -> None:
     shuffled = dict(data.draw(st.permutations(list(params.items()))))
     assert sign_csss_body(params, "k") == sign_csss_body(shuffled, "k")
@@ -225,11 +252,20 @@ def test_sign_content_round_trips_any_text(value: str) -> None:
     assert all(ord(ch) < 128 or ch in content for ch in value)  # raw UTF-8, not \\u escapes
 
 
-json_leaves = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
-                        st.floats(allow_nan=False, allow_infinity=False), st.text())
-nested_json = st.recursive(json_leaves, lambda children: st.lists(children, max_size=3)
-                           | st.dictionaries(st.text(max_size=4), children, max_size=3),
-                           max_leaves=8)
+json_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(),
+)
+nested_json = st.recursive(
+    json_leaves,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -246,8 +282,9 @@ def test_the_sandbox_signer_and_the_client_signer_agree(params: dict[str, Any]) 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
     max_leaves=6,
 )
 
@@ -261,7 +298,8 @@ SEED_RECORDS: list[tuple[type[Any], dict[str, Any]]] = [
 @settings(max_examples=400, deadline=None)
 @given(which=st.integers(0, len(SEED_RECORDS) - 1), data=st.data())
 def test_any_value_in_any_field_gives_a_model_or_a_located_format_error(
-    which: int, data: st.DataObject,
+    which: int,
+    data: st.DataObject,
 ) -> None:
     cls, record = SEED_RECORDS[which]
     key = data.draw(st.sampled_from(sorted(record)), label="key")
@@ -273,17 +311,31 @@ def test_any_value_in_any_field_gives_a_model_or_a_located_format_error(
         assert error.path.startswith(f"results[0].{key}")  # noqa: PT017 - either outcome is fine
 
 
-_plain_values = (json_values | st.integers(-(10**16), 10**16)
-                 | st.text(alphabet="0123456789.-+e ")
-                 | st.sampled_from(["", "succeed", "USD", "activated", "20190302172719",
-                                    "2019-03-02 17:27:19", "1700000000000", "130.00"]))
+_plain_values = (
+    json_values
+    | st.integers(-(10**16), 10**16)
+    | st.text(alphabet="0123456789.-+e ")
+    | st.sampled_from(
+        [
+            "",
+            "succeed",
+            "USD",
+            "activated",
+            "20190302172719",
+            "2019-03-02 17:27:19",
+            "1700000000000",
+            "130.00",
+        ]
+    )
+)
 value_for_a_field = _plain_values | st.decimals(allow_nan=True, places=None)
 
 
 @settings(max_examples=600, deadline=None)
 @given(which=st.integers(0, len(SEED_RECORDS) - 1), data=st.data())
 def test_the_generated_fast_path_agrees_with_the_detailed_converter(
-    which: int, data: st.DataObject,
+    which: int,
+    data: st.DataObject,
 ) -> None:
     """The hot path is a generated function per model; errors are located by cattrs' detailed
     converter. Both must make the same model of any record, or both refuse it: a value the
@@ -314,15 +366,18 @@ def _general_or_refused(decode: Callable[[], object]) -> object:
 
 
 # A page is JSON: no NaN or infinite numbers (msgspec cannot write them as numbers).
-page_values = (_plain_values | st.decimals(allow_nan=False, allow_infinity=False, places=None)
-               | st.lists(st.dictionaries(st.text(max_size=3), json_values, max_size=2),
-                          max_size=2))
+page_values = (
+    _plain_values
+    | st.decimals(allow_nan=False, allow_infinity=False, places=None)
+    | st.lists(st.dictionaries(st.text(max_size=3), json_values, max_size=2), max_size=2)
+)
 
 
 @settings(max_examples=500, deadline=None)
 @given(which=st.sampled_from(["orders", "products", "package orders"]), data=st.data())
 def test_the_fast_page_decoder_agrees_with_the_general_path(
-    which: str, data: st.DataObject,
+    which: str,
+    data: st.DataObject,
 ) -> None:
     """A page is first decoded by msgspec straight into row structs; whenever that path gives
     a page, it must be the page the general path (dicts, then the detailed converter on error)
@@ -339,15 +394,23 @@ def test_the_fast_page_decoder_agrees_with_the_general_path(
     records = holder[items_key]
     for _ in range(data.draw(st.integers(0, 3), label="changes")):
         where = data.draw(st.sampled_from(["record", "meta", "envelope"]), label="where")
-        target = (data.draw(st.sampled_from(records), label="record") if where == "record"
-                  and records else meta if where == "meta" else document)
+        target = (
+            data.draw(st.sampled_from(records), label="record")
+            if where == "record" and records
+            else meta
+            if where == "meta"
+            else document
+        )
         key = data.draw(st.sampled_from(sorted(target)), label="key")
         target[key] = data.draw(page_values, label="value")
     body = money_json(document)  # Decimals as JSON numbers with their digits
     if which == "package orders":
         fast = csss_fast_page(200, body, 1, 50)
-        general = _general_or_refused(lambda: decode_package_order_page(
-            decode_csss_envelope(decode_json(body)), page_no=1, page_size=50))
+        general = _general_or_refused(
+            lambda: decode_package_order_page(
+                decode_csss_envelope(decode_json(body)), page_no=1, page_size=50
+            )
+        )
     else:
         item = Order if which == "orders" else Product
         fast = yeastar_fast_page(200, body, item, 1, 25, None)
@@ -359,4 +422,3 @@ def test_the_fast_page_decoder_agrees_with_the_general_path(
         general = _general_or_refused(general_path)
     if fast is not None:
         assert fast == general
-

@@ -71,10 +71,11 @@ class InnerRun:
     def section(self, title: str) -> list[str]:
         """The non-blank lines of one report section (``ERROR at setup of test_x``)."""
         lines = self.result.outlines
-        start = next(i for i, line in enumerate(lines) if re.fullmatch(
-            rf"_+ {re.escape(title)} _+", line))
+        start = next(
+            i for i, line in enumerate(lines) if re.fullmatch(rf"_+ {re.escape(title)} _+", line)
+        )
         body = []
-        for line in lines[start + 1:]:
+        for line in lines[start + 1 :]:
             if re.match(r"^(_{3,} .* _{3,}|={3,}.*)$", line):
                 break
             if line.strip():
@@ -84,8 +85,7 @@ class InnerRun:
 
 def run_inner(pytester: pytest.Pytester, *args: str) -> InnerRun:
     """Run pytest on ``pytester.path`` in a subprocess, verbosely, and read its outcomes."""
-    result = pytester.runpytest_subprocess("-v", "-W", "error", "-p", "no:hypothesispytest",
-                                           *args)
+    result = pytester.runpytest_subprocess("-v", "-W", "error", "-p", "no:hypothesispytest", *args)
     outcomes: dict[str, str] = {}
     for line in result.outlines:
         match = re.match(r"^(\S+\.py::\S+) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b", line)
@@ -106,7 +106,8 @@ def test_user_tests_with_real_clients_pass_and_stats_count_their_requests(
 ) -> None:
     pytester.makeini(AUTO_INI)
     pytester.makepyfile(helpers=HELPERS)
-    pytester.makepyfile(test_clients='''
+    pytester.makepyfile(
+        test_clients="""
         from yeastar_csss_async.sandbox import PRODUCT_LINES
 
         from helpers import csss_client, yeastar_client
@@ -147,7 +148,8 @@ def test_user_tests_with_real_clients_pass_and_stats_count_their_requests(
         async def test_each_test_gets_a_fresh_sandbox(yeastar_sandbox):
             assert yeastar_sandbox.stats.requests == 0
             assert len(yeastar_sandbox.orders) == 30
-    ''')
+    """
+    )
     run = run_inner(pytester)
     run.result.assert_outcomes(passed=4)
 
@@ -156,7 +158,8 @@ def test_markers_override_the_config_closest_first_over_a_conftest_override(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makeini(AUTO_INI)
-    pytester.makepyfile(test_markers='''
+    pytester.makepyfile(
+        test_markers="""
         import pytest
 
         pytestmark = pytest.mark.yeastar_sandbox(orders=5, package_orders=7)
@@ -180,14 +183,16 @@ def test_markers_override_the_config_closest_first_over_a_conftest_override(
                 assert len(yeastar_sandbox.orders) == 8
                 assert yeastar_sandbox.config.latency == 0.001
                 assert len(yeastar_sandbox.package_orders) == 7
-    ''')
+    """
+    )
     overridden = pytester.mkpydir("overridden")
     (overridden / "conftest.py").write_text(
         "import pytest\n"
         "from yeastar_csss_async.sandbox import SandboxConfig\n\n\n"
         "@pytest.fixture\n"
         "def yeastar_sandbox_config():\n"
-        "    return SandboxConfig(orders=3, products_per_line=2, package_orders=4, seed=7)\n")
+        "    return SandboxConfig(orders=3, products_per_line=2, package_orders=4, seed=7)\n"
+    )
     (overridden / "test_overridden.py").write_text(
         "import pytest\n\n\n"
         "async def test_a_conftest_override_is_the_base(yeastar_sandbox):\n"
@@ -198,7 +203,8 @@ def test_markers_override_the_config_closest_first_over_a_conftest_override(
         "async def test_a_marker_applies_over_the_override(yeastar_sandbox):\n"
         "    assert len(yeastar_sandbox.orders) == 9\n"
         "    assert len(yeastar_sandbox.package_orders) == 4\n"
-        "    assert yeastar_sandbox.config.seed == 7\n")
+        "    assert yeastar_sandbox.config.seed == 7\n"
+    )
     run = run_inner(pytester)
     run.result.assert_outcomes(passed=5)
 
@@ -208,7 +214,8 @@ def test_a_users_sync_code_sees_orders_added_changed_and_removed_between_calls(
 ) -> None:
     pytester.makeini(AUTO_INI)
     pytester.makepyfile(helpers=HELPERS)
-    pytester.makepyfile(test_sync='''
+    pytester.makepyfile(
+        test_sync='''
         import pytest
         from decimal import Decimal
 
@@ -268,7 +275,8 @@ def test_a_users_sync_code_sees_orders_added_changed_and_removed_between_calls(
             yeastar_sandbox.orders.remove(yeastar_sandbox.orders[9]["id"])
             assert await sync_orders(client, store) == (2, 1, 1)
             assert len(store) == len(yeastar_sandbox.orders) == 31
-    ''')
+    '''
+    )
     run = run_inner(pytester)
     run.result.assert_outcomes(passed=4)
 
@@ -277,7 +285,8 @@ def test_misuse_fails_the_test_with_one_line_that_says_what_to_do(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makeini(AUTO_INI)
-    pytester.makepyfile(test_misuse='''
+    pytester.makepyfile(
+        test_misuse="""
         import pytest
 
 
@@ -297,22 +306,29 @@ def test_misuse_fails_the_test_with_one_line_that_says_what_to_do(
 
         async def test_fine(yeastar_sandbox):
             pass
-    ''')
+    """
+    )
     run = run_inner(pytester)
     run.result.assert_outcomes(passed=1, errors=3)
     assert_one_line_failure(
-        run, "ERROR at setup of test_unknown_field",
+        run,
+        "ERROR at setup of test_unknown_field",
         r"@pytest\.mark\.yeastar_sandbox: SandboxConfig has no field 'order'; did you mean "
-        r"'orders'\? \(fields: orders, products_per_line, .*\)")
+        r"'orders'\? \(fields: orders, products_per_line, .*\)",
+    )
     assert_one_line_failure(
-        run, "ERROR at setup of test_positional",
+        run,
+        "ERROR at setup of test_positional",
         r"@pytest\.mark\.yeastar_sandbox takes SandboxConfig fields as keywords \(orders=50\), "
-        r"not \(5,\)")
+        r"not \(5,\)",
+    )
     assert_one_line_failure(
-        run, "ERROR at setup of test_sync",
+        run,
+        "ERROR at setup of test_sync",
         r"test_sync: the yeastar_sandbox fixture serves on the test's event loop; use it from "
         r"an async test that pytest-asyncio runs \(in strict mode, mark it "
-        r"@pytest\.mark\.asyncio\)")
+        r"@pytest\.mark\.asyncio\)",
+    )
 
 
 def test_strict_mode_runs_marked_tests_on_the_default_loop_scope_and_refuses_unmarked_ones(
@@ -327,7 +343,8 @@ def test_strict_mode_runs_marked_tests_on_the_default_loop_scope_and_refuses_unm
         addopts = --strict-markers --strict-config -p no:cacheprovider
     """)
     pytester.makepyfile(helpers=HELPERS)
-    pytester.makepyfile(test_strict='''
+    pytester.makepyfile(
+        test_strict="""
         import asyncio
 
         import pytest
@@ -357,13 +374,16 @@ def test_strict_mode_runs_marked_tests_on_the_default_loop_scope_and_refuses_unm
 
         async def test_unmarked(yeastar_sandbox):
             pass
-    ''')
+    """
+    )
     run = run_inner(pytester)
     run.result.assert_outcomes(passed=2, errors=1)
     assert_one_line_failure(
-        run, "ERROR at setup of test_unmarked",
+        run,
+        "ERROR at setup of test_unmarked",
         r"test_unmarked: the yeastar_sandbox fixture serves on the test's event loop; .*"
-        r"mark it @pytest\.mark\.asyncio\)")
+        r"mark it @pytest\.mark\.asyncio\)",
+    )
 
 
 def test_the_sandbox_follows_the_tests_loop_scope_and_stops_after_each_test(
@@ -371,7 +391,8 @@ def test_the_sandbox_follows_the_tests_loop_scope_and_stops_after_each_test(
 ) -> None:
     pytester.makeini(AUTO_INI)
     pytester.makepyfile(helpers=HELPERS)
-    pytester.makepyfile(closed='''
+    pytester.makepyfile(
+        closed="""
         import asyncio
         from urllib.parse import urlsplit
 
@@ -382,8 +403,9 @@ def test_the_sandbox_follows_the_tests_loop_scope_and_stops_after_each_test(
             url = urlsplit(base_url)
             with pytest.raises(ConnectionRefusedError):
                 await asyncio.open_connection(url.hostname, url.port)
-    ''')
-    module_loop = '''
+    """
+    )
+    module_loop = """
         import asyncio
 
         import pytest
@@ -413,13 +435,17 @@ def test_the_sandbox_follows_the_tests_loop_scope_and_stops_after_each_test(
         async def test_both_sandboxes_were_closed():
             await assert_closed(seen[0][1])
             await assert_closed(seen[1][1])
-    '''
+    """
     pytester.makepyfile(test_module_loop=module_loop)
-    pytester.makepyfile(test_function_loop=module_loop.replace(
-        'pytestmark = pytest.mark.asyncio(loop_scope="module")', "").replace(
-        "test_two_on_the_same_loop", "test_two_on_a_new_loop").replace(
-        "assert seen[0][0] is asyncio", "assert seen[0][0] is not asyncio"))
-    pytester.makepyfile(test_class_loop='''
+    pytester.makepyfile(
+        test_function_loop=module_loop.replace(
+            'pytestmark = pytest.mark.asyncio(loop_scope="module")', ""
+        )
+        .replace("test_two_on_the_same_loop", "test_two_on_a_new_loop")
+        .replace("assert seen[0][0] is asyncio", "assert seen[0][0] is not asyncio")
+    )
+    pytester.makepyfile(
+        test_class_loop="""
         import asyncio
 
         import pytest
@@ -443,27 +469,33 @@ def test_the_sandbox_follows_the_tests_loop_scope_and_stops_after_each_test(
 
             async def test_the_first_sandbox_was_closed(self):
                 await assert_closed(self.seen[0][1])
-    ''')
+    """
+    )
     run = run_inner(pytester)
     failed = {name for name, outcome in run.outcomes.items() if outcome != "PASSED"}
-    assert failed == {"test_module_loop.py::test_fails_on_purpose",
-                      "test_function_loop.py::test_fails_on_purpose"}, run.result.stdout.str()
+    assert failed == {
+        "test_module_loop.py::test_fails_on_purpose",
+        "test_function_loop.py::test_fails_on_purpose",
+    }, run.result.stdout.str()
     run.result.assert_outcomes(passed=9, failed=2)
 
 
 def test_without_pytest_asyncio_the_plugin_loads_and_the_fixture_says_what_to_install(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     hidden = pytester.mkdir("hidden")
     (hidden / "pytest_asyncio.py").write_text(
-        "raise ModuleNotFoundError(\"No module named 'pytest_asyncio'\")\n")
+        "raise ModuleNotFoundError(\"No module named 'pytest_asyncio'\")\n"
+    )
     monkeypatch.setenv("PYTHONPATH", str(hidden))  # shadows the installed pytest-asyncio
     pytester.makeini("""
         [pytest]
         filterwarnings = error
         addopts = --strict-markers --strict-config -p no:cacheprovider -p no:asyncio
     """)
-    pytester.makepyfile(test_plain='''
+    pytester.makepyfile(
+        test_plain="""
         import pytest
 
 
@@ -475,13 +507,16 @@ def test_without_pytest_asyncio_the_plugin_loads_and_the_fixture_says_what_to_in
 
         def test_with_the_fixture(yeastar_sandbox):
             pass
-    ''')
+    """
+    )
     run = run_inner(pytester)
     run.result.assert_outcomes(passed=1, errors=1)
     assert_one_line_failure(
-        run, "ERROR at setup of test_with_the_fixture",
+        run,
+        "ERROR at setup of test_with_the_fixture",
         r"the yeastar_sandbox fixture needs pytest-asyncio >= 1\.0 "
-        r"\(pip install pytest-asyncio\)")
+        r"\(pip install pytest-asyncio\)",
+    )
 
 
 def readme_blocks() -> list[tuple[str, str]]:
@@ -490,7 +525,7 @@ def readme_blocks() -> list[tuple[str, str]]:
     start = text.find(f"\n{README_SECTION}\n")
     assert start >= 0, f"README.md has no section {README_SECTION!r}"
     end = text.find("\n## ", start + 1)
-    section = text[start:end if end >= 0 else len(text)]
+    section = text[start : end if end >= 0 else len(text)]
     return re.findall(r"^```(\w+)\n(.*?)^```$", section, flags=re.MULTILINE | re.DOTALL)
 
 
@@ -516,6 +551,12 @@ def test_the_readme_sandbox_examples_run(pytester: pytest.Pytester) -> None:
         path.write_text(script, encoding="utf-8")
         ran = pytester.run(sys.executable, "-W", "error", str(path))
         assert ran.ret == 0, f"{script}\n{ran.stdout.str()}\n{ran.stderr.str()}"
-    run = run_inner(pytester, "-p", "no:cacheprovider", "--strict-markers", "--strict-config",
-                    "--ignore-glob=readme_script_*.py")
+    run = run_inner(
+        pytester,
+        "-p",
+        "no:cacheprovider",
+        "--strict-markers",
+        "--strict-config",
+        "--ignore-glob=readme_script_*.py",
+    )
     run.result.assert_outcomes(passed=tests)

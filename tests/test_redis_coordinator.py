@@ -81,13 +81,15 @@ async def _barrier(client: aioredis.Redis, parties: int) -> None:
 # -- workers (run in spawned processes) ----------------------------------------------------------
 
 
-def _hammer_slots(url: str, namespace: str, limit: int, parties: int, tasks: int,
-                  rounds: int) -> None:
+def _hammer_slots(
+    url: str, namespace: str, limit: int, parties: int, tasks: int, rounds: int
+) -> None:
     asyncio.run(_hammer_slots_async(url, namespace, limit, parties, tasks, rounds))
 
 
-async def _hammer_slots_async(url: str, namespace: str, limit: int, parties: int, tasks: int,
-                              rounds: int) -> None:
+async def _hammer_slots_async(
+    url: str, namespace: str, limit: int, parties: int, tasks: int, rounds: int
+) -> None:
     async with RedisCoordinator.from_url(url, namespace) as coordinator, _probe(url) as probe:
         link = coordinator.link(ACCOUNT, max_concurrency=limit, lease_seconds=30)
         enter = probe.register_script(_ENTER)
@@ -103,13 +105,13 @@ async def _hammer_slots_async(url: str, namespace: str, limit: int, parties: int
         await asyncio.gather(*(worker() for _ in range(tasks)))
 
 
-def _hold_slots_then_die(url: str, namespace: str, limit: int, held: int,
-                         lease: float) -> None:
+def _hold_slots_then_die(url: str, namespace: str, limit: int, held: int, lease: float) -> None:
     asyncio.run(_hold_slots_then_die_async(url, namespace, limit, held, lease))
 
 
-async def _hold_slots_then_die_async(url: str, namespace: str, limit: int, held: int,
-                                     lease: float) -> None:
+async def _hold_slots_then_die_async(
+    url: str, namespace: str, limit: int, held: int, lease: float
+) -> None:
     coordinator = RedisCoordinator.from_url(url, namespace)
     link = coordinator.link(ACCOUNT, max_concurrency=limit, lease_seconds=lease)
     probe = aioredis.from_url(url)
@@ -191,8 +193,7 @@ async def test_slot_limit_holds_for_many_tasks_of_one_process(redis_url: str) ->
 def test_slot_limit_holds_across_processes(redis_url: str) -> None:
     limit, parties, tasks, rounds = 3, 3, 6, 12
     namespace = _namespace()
-    _run_processes(_hammer_slots,
-                   [(redis_url, namespace, limit, parties, tasks, rounds)] * parties)
+    _run_processes(_hammer_slots, [(redis_url, namespace, limit, parties, tasks, rounds)] * parties)
     peak, entries = asyncio.run(_peak_and_entries(redis_url))
     assert entries == parties * tasks * rounds
     assert peak == limit  # the whole fleet at most `limit` at once (each process alone: 6)
@@ -202,13 +203,16 @@ async def test_slots_of_a_killed_holder_free_after_the_lease(redis_url: str) -> 
     held, lease = 2, 1.0
     limit = held + 1
     namespace = _namespace()
-    holder = _ctx().Process(target=_hold_slots_then_die,
-                            args=(redis_url, namespace, limit, held, lease))
+    holder = _ctx().Process(
+        target=_hold_slots_then_die, args=(redis_url, namespace, limit, held, lease)
+    )
     holder.start()
     await asyncio.to_thread(holder.join, 60 + SLACK)
     assert holder.exitcode == -signal.SIGKILL
-    async with RedisCoordinator.from_url(redis_url, namespace) as coordinator, \
-            _probe(redis_url) as probe:
+    async with (
+        RedisCoordinator.from_url(redis_url, namespace) as coordinator,
+        _probe(redis_url) as probe,
+    ):
         assert int(await probe.get("probe:held") or 0) == held
         before_take_us = int(await probe.get("probe:before-take-us") or 0)
         # A live holder with a long lease keeps the set itself alive: only the dead holder's
@@ -224,8 +228,10 @@ async def test_slots_of_a_killed_holder_free_after_the_lease(redis_url: str) -> 
 
 
 async def test_cancelled_holders_and_waiters_leave_no_slot_behind(redis_url: str) -> None:
-    async with RedisCoordinator.from_url(redis_url, _namespace()) as coordinator, \
-            _probe(redis_url) as probe:
+    async with (
+        RedisCoordinator.from_url(redis_url, _namespace()) as coordinator,
+        _probe(redis_url) as probe,
+    ):
         link = coordinator.link(ACCOUNT, max_concurrency=2, lease_seconds=60)
         key = f"{coordinator.namespace}:{ACCOUNT}:slots"
         entered = 0
@@ -282,9 +288,11 @@ async def test_cancelled_holders_and_waiters_leave_no_slot_behind(redis_url: str
 
 async def test_pause_blocks_every_process_and_is_never_shortened(redis_url: str) -> None:
     namespace, pause = _namespace(), 0.6
-    async with RedisCoordinator.from_url(redis_url, namespace) as one, \
-            RedisCoordinator.from_url(redis_url, namespace) as other, \
-            _probe(redis_url) as probe:
+    async with (
+        RedisCoordinator.from_url(redis_url, namespace) as one,
+        RedisCoordinator.from_url(redis_url, namespace) as other,
+        _probe(redis_url) as probe,
+    ):
         paused_by = one.link(ACCOUNT, max_concurrency=4, lease_seconds=30)
         waiting = other.link(ACCOUNT, max_concurrency=4, lease_seconds=30)
         before_us = await _redis_time_us(probe)
@@ -310,9 +318,11 @@ async def test_pause_blocks_every_process_and_is_never_shortened(redis_url: str)
 
 async def test_token_round_trips_and_leaves_redis_before_it_expires(redis_url: str) -> None:
     namespace = _namespace()
-    async with RedisCoordinator.from_url(redis_url, namespace) as one, \
-            RedisCoordinator.from_url(redis_url, namespace) as other, \
-            _probe(redis_url) as probe:
+    async with (
+        RedisCoordinator.from_url(redis_url, namespace) as one,
+        RedisCoordinator.from_url(redis_url, namespace) as other,
+        _probe(redis_url) as probe,
+    ):
         writer = one.link(ACCOUNT, max_concurrency=1, lease_seconds=30)
         reader = other.link(ACCOUNT, max_concurrency=1, lease_seconds=30)
         assert await reader.load_token() is None
@@ -345,8 +355,10 @@ async def test_an_expired_token_is_not_stored(redis_url: str) -> None:
 
 async def test_an_unreadable_stored_token_reads_as_none(redis_url: str) -> None:
     namespace = _namespace()
-    async with RedisCoordinator.from_url(redis_url, namespace) as coordinator, \
-            _probe(redis_url) as probe:
+    async with (
+        RedisCoordinator.from_url(redis_url, namespace) as coordinator,
+        _probe(redis_url) as probe,
+    ):
         link = coordinator.link(ACCOUNT, max_concurrency=1, lease_seconds=30)
         for junk in (b"not json", b'{"v": 99, "access_token": "x"}', b"[1]"):
             await probe.set(f"{namespace}:{ACCOUNT}:token", junk)
@@ -367,8 +379,10 @@ def test_renewal_lock_is_exclusive_across_processes(redis_url: str) -> None:
 
 async def test_renewal_lock_lease_is_extended_while_held(redis_url: str) -> None:
     namespace, lease = _namespace(), 0.3
-    async with RedisCoordinator.from_url(redis_url, namespace, renewal_lease=lease) as one, \
-            RedisCoordinator.from_url(redis_url, namespace, renewal_lease=lease) as other:
+    async with (
+        RedisCoordinator.from_url(redis_url, namespace, renewal_lease=lease) as one,
+        RedisCoordinator.from_url(redis_url, namespace, renewal_lease=lease) as other,
+    ):
         holder = one.link(ACCOUNT, max_concurrency=1, lease_seconds=30)
         contender = other.link(ACCOUNT, max_concurrency=1, lease_seconds=30)
         events: list[str] = []
@@ -391,8 +405,10 @@ async def test_renewal_lock_lease_is_extended_while_held(redis_url: str) -> None
 
 async def test_renewal_lock_is_released_when_the_holder_is_cancelled(redis_url: str) -> None:
     namespace = _namespace()
-    async with RedisCoordinator.from_url(redis_url, namespace) as coordinator, \
-            _probe(redis_url) as probe:
+    async with (
+        RedisCoordinator.from_url(redis_url, namespace) as coordinator,
+        _probe(redis_url) as probe,
+    ):
         link = coordinator.link(ACCOUNT, max_concurrency=1, lease_seconds=30)
         held = asyncio.Event()
 
@@ -443,7 +459,8 @@ async def test_unreachable_redis_raises_one_line_error_without_password() -> Non
 
 
 async def test_redis_down_then_back_fails_clearly_then_works(
-        redis_server: RedisServer, redis_url: str) -> None:
+    redis_server: RedisServer, redis_url: str
+) -> None:
     async with RedisCoordinator.from_url(redis_url, _namespace()) as coordinator:
         link = coordinator.link(ACCOUNT, max_concurrency=1, lease_seconds=30)
         async with link.slot():
@@ -491,12 +508,15 @@ async def test_from_client_uses_it_and_leaves_it_open(redis_url: str) -> None:
         await client.aclose()
 
 
-@pytest.mark.parametrize(("url", "shown"), [
-    ("redis://:pw@10.0.0.5:6380/2", "redis://:***@10.0.0.5:6380/2"),
-    ("rediss://app:pw@[::1]:6390/0?password=pw", "rediss://app:***@[::1]:6390/0"),
-    ("redis://cache.internal", "redis://cache.internal"),
-    ("unix:///run/redis.sock?db=3&password=pw", "unix:///run/redis.sock"),
-])
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:pw@10.0.0.5:6380/2", "redis://:***@10.0.0.5:6380/2"),
+        ("rediss://app:pw@[::1]:6390/0?password=pw", "rediss://app:***@[::1]:6390/0"),
+        ("redis://cache.internal", "redis://cache.internal"),
+        ("unix:///run/redis.sock?db=3&password=pw", "unix:///run/redis.sock"),
+    ],
+)
 async def test_url_is_shown_without_password(url: str, shown: str) -> None:
     async with RedisCoordinator.from_url(url) as coordinator:
         assert coordinator.url == shown
@@ -538,17 +558,22 @@ def test_arguments_are_checked_without_quoting_secrets() -> None:
 
 
 def test_core_package_does_not_import_redis() -> None:
-    code = ("import sys, yeastar_csss_async; "
-            "assert 'redis' not in sys.modules, 'redis imported'; "
-            "assert 'yeastar_csss_async.redis' not in sys.modules")
+    code = (
+        "import sys, yeastar_csss_async; "
+        "assert 'redis' not in sys.modules, 'redis imported'; "
+        "assert 'yeastar_csss_async.redis' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_module_names_the_extra_when_redis_is_missing() -> None:
-    code = ("import sys; sys.modules['redis'] = None; sys.modules['redis.asyncio'] = None\n"
-            "import yeastar_csss_async.redis")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=False)
+    code = (
+        "import sys; sys.modules['redis'] = None; sys.modules['redis.asyncio'] = None\n"
+        "import yeastar_csss_async.redis"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode != 0
     assert "ImportError: " in done.stderr
     assert "pip install 'yeastar-csss-async[redis]'" in done.stderr

@@ -38,9 +38,20 @@ def test_negative_backoff_is_rejected() -> None:
         RetryPolicy(initial_backoff=-1)
 
 
-@pytest.mark.parametrize(("status", "retried"), [(429, True), (500, True), (503, True),
-                                                 (599, True), (400, False), (401, False),
-                                                 (403, False), (404, False), (200, False)])
+@pytest.mark.parametrize(
+    ("status", "retried"),
+    [
+        (429, True),
+        (500, True),
+        (503, True),
+        (599, True),
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (200, False),
+    ],
+)
 def test_retryable_statuses(status: int, retried: bool) -> None:
     assert is_retryable_status(status) is retried
 

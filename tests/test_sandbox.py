@@ -36,62 +36,87 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def grant(http: aiohttp.ClientSession, sandbox: Sandbox,
-                form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+async def grant(
+    http: aiohttp.ClientSession, sandbox: Sandbox, form: dict[str, str]
+) -> tuple[int, dict[str, Any]]:
     async with http.post(f"{sandbox.base_url}/auth/openapi/v1/oauth/token", data=form) as r:
         return r.status, await r.json()
 
 
 async def credentials(http: aiohttp.ClientSession, sandbox: Sandbox) -> dict[str, Any]:
-    status, body = await grant(http, sandbox, {
-        "grant_type": "pp_credentials", "client_id": SANDBOX_CLIENT_ID,
-        "client_secret": SANDBOX_CLIENT_SECRET})
+    status, body = await grant(
+        http,
+        sandbox,
+        {
+            "grant_type": "pp_credentials",
+            "client_id": SANDBOX_CLIENT_ID,
+            "client_secret": SANDBOX_CLIENT_SECRET,
+        },
+    )
     assert status == 200
     return dict(body["result"])
 
 
-async def get(http: aiohttp.ClientSession, sandbox: Sandbox, path: str, token: str | None,
-              **params: str) -> tuple[int, dict[str, Any]]:
+async def get(
+    http: aiohttp.ClientSession, sandbox: Sandbox, path: str, token: str | None, **params: str
+) -> tuple[int, dict[str, Any]]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with http.get(sandbox.base_url + path, params=params, headers=headers) as r:
         return r.status, await r.json()
 
 
-async def query_orders(http: aiohttp.ClientSession, sandbox: Sandbox, *, secret: str =
-                       SANDBOX_SECRET, timestamp: int | None = None,
-                       language: str = "en-US", **params: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"access_code": SANDBOX_ACCESS_CODE, "version": "2.0",
-                            "timestamp": str(int(time.time()) if timestamp is None
-                                             else timestamp),
-                            "page_no": 1, "page_size": 10, **params}
+async def query_orders(
+    http: aiohttp.ClientSession,
+    sandbox: Sandbox,
+    *,
+    secret: str = SANDBOX_SECRET,
+    timestamp: int | None = None,
+    language: str = "en-US",
+    **params: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "access_code": SANDBOX_ACCESS_CODE,
+        "version": "2.0",
+        "timestamp": str(int(time.time()) if timestamp is None else timestamp),
+        "page_no": 1,
+        "page_size": 10,
+        **params,
+    }
     body["sign"] = sign_csss_body(body, secret)
-    async with http.post(f"{sandbox.base_url}/package/queryOrder", json=body,
-                         headers={"Accept-Language": language}) as r:
+    async with http.post(
+        f"{sandbox.base_url}/package/queryOrder", json=body, headers={"Accept-Language": language}
+    ) as r:
         assert r.status == 200
         return dict(await r.json())
 
 
 async def test_token_grant_and_refresh_rotation(
-    http: aiohttp.ClientSession, sandbox: Sandbox,
+    http: aiohttp.ClientSession,
+    sandbox: Sandbox,
 ) -> None:
     first = await credentials(http, sandbox)
     assert first["expiresIn"] == "1"  # a string of whole seconds (lifetime 0.3 s here)
     assert first["tokenHead"] == "Bearer"
-    status, body = await grant(http, sandbox, {"grant_type": "refresh_token",
-                                               "refresh_token": first["refreshToken"]})
+    status, body = await grant(
+        http, sandbox, {"grant_type": "refresh_token", "refresh_token": first["refreshToken"]}
+    )
     assert status == 200
     assert body["result"]["token"] != first["token"]
-    status, body = await grant(http, sandbox, {"grant_type": "refresh_token",
-                                               "refresh_token": first["refreshToken"]})
+    status, body = await grant(
+        http, sandbox, {"grant_type": "refresh_token", "refresh_token": first["refreshToken"]}
+    )
     assert (status, body["code"]) == (401, "invalid_refresh_token")  # used once only
 
 
 async def test_wrong_credentials_and_missing_bearer_are_401(
-    http: aiohttp.ClientSession, sandbox: Sandbox,
+    http: aiohttp.ClientSession,
+    sandbox: Sandbox,
 ) -> None:
-    status, body = await grant(http, sandbox, {"grant_type": "pp_credentials",
-                                               "client_id": SANDBOX_CLIENT_ID,
-                                               "client_secret": "nope"})
+    status, body = await grant(
+        http,
+        sandbox,
+        {"grant_type": "pp_credentials", "client_id": SANDBOX_CLIENT_ID, "client_secret": "nope"},
+    )
     assert (status, body["code"], body["status"]) == (401, "invalid_client", 401)
     status, body = await get(http, sandbox, ORDERS, None)
     assert (status, body["code"]) == (401, "invalid_token")
@@ -113,7 +138,8 @@ async def test_tokens_really_expire(http: aiohttp.ClientSession, sandbox: Sandbo
 
 
 async def test_order_pages_report_totals_like_the_portal(
-    http: aiohttp.ClientSession, sandbox: Sandbox,
+    http: aiohttp.ClientSession,
+    sandbox: Sandbox,
 ) -> None:
     token = (await credentials(http, sandbox))["token"]
     status, body = await get(http, sandbox, ORDERS, token, pageNo="24", pageSize="5")
@@ -129,11 +155,15 @@ async def test_order_pages_report_totals_like_the_portal(
 
 
 async def test_money_keeps_two_decimals_on_the_wire(
-    http: aiohttp.ClientSession, sandbox: Sandbox,
+    http: aiohttp.ClientSession,
+    sandbox: Sandbox,
 ) -> None:
     token = (await credentials(http, sandbox))["token"]
-    async with http.get(f"{sandbox.base_url}{ORDERS}", params={"pageSize": "50"},
-                        headers={"Authorization": f"Bearer {token}"}) as response:
+    async with http.get(
+        f"{sandbox.base_url}{ORDERS}",
+        params={"pageSize": "50"},
+        headers={"Authorization": f"Bearer {token}"},
+    ) as response:
         text = await response.text()
     amounts = [part.split(",")[0].split("}")[0] for part in text.split('"totalAmount":')[1:]]
     assert len(amounts) == 50
@@ -141,7 +171,8 @@ async def test_money_keeps_two_decimals_on_the_wire(
 
 
 async def test_product_list_needs_a_product_id(
-    http: aiohttp.ClientSession, sandbox: Sandbox,
+    http: aiohttp.ClientSession,
+    sandbox: Sandbox,
 ) -> None:
     token = (await credentials(http, sandbox))["token"]
     status, body = await get(http, sandbox, PRODUCTS, token)
@@ -154,7 +185,8 @@ async def test_product_list_needs_a_product_id(
 
 
 async def test_csss_checks_sign_timestamp_and_access_code(
-    http: aiohttp.ClientSession, sandbox: Sandbox,
+    http: aiohttp.ClientSession,
+    sandbox: Sandbox,
 ) -> None:
     ok = await query_orders(http, sandbox)
     assert (ok["code"], ok["success"], ok["message"]) == ("0000", True, "success")
@@ -165,8 +197,13 @@ async def test_csss_checks_sign_timestamp_and_access_code(
     assert (bad_sign["code"], bad_sign["success"]) == ("1002", False)
     stale = await query_orders(http, sandbox, timestamp=int(time.time()) - 3600)
     assert stale["code"] == "1003"
-    body = {"access_code": "P1", "timestamp": str(int(time.time())), "version": "2.0",
-            "page_no": 1, "page_size": 1}
+    body = {
+        "access_code": "P1",
+        "timestamp": str(int(time.time())),
+        "version": "2.0",
+        "page_no": 1,
+        "page_size": 1,
+    }
     body["sign"] = sign_csss_body(body, SANDBOX_SECRET)
     async with http.post(f"{sandbox.base_url}/package/queryOrder", json=body) as response:
         assert (await response.json())["code"] == "1001"
@@ -181,15 +218,17 @@ async def test_csss_filters(http: aiohttp.ClientSession, sandbox: Sandbox) -> No
 
 
 async def test_faults_fire_at_the_configured_rate(
-    http: aiohttp.ClientSession, sandbox: Sandbox,
+    http: aiohttp.ClientSession,
+    sandbox: Sandbox,
 ) -> None:
     token = (await credentials(http, sandbox))["token"]
     sandbox.config.fault_rate = 0.5
     outcomes: list[str] = []
     for _ in range(200):
         try:
-            async with http.get(f"{sandbox.base_url}{ORDERS}",
-                                headers={"Authorization": f"Bearer {token}"}) as response:
+            async with http.get(
+                f"{sandbox.base_url}{ORDERS}", headers={"Authorization": f"Bearer {token}"}
+            ) as response:
                 await response.read()
                 outcomes.append(str(response.status))
                 if response.status == 429:
@@ -206,8 +245,10 @@ async def test_faults_fire_at_the_configured_rate(
 
 
 async def test_generated_data_serves_millions_without_holding_them() -> None:
-    async with Sandbox(SandboxConfig(orders=1_000_000, generated=True)) as sandbox, \
-            aiohttp.ClientSession(headers=UA) as http:
+    async with (
+        Sandbox(SandboxConfig(orders=1_000_000, generated=True)) as sandbox,
+        aiohttp.ClientSession(headers=UA) as http,
+    ):
         token = (await credentials(http, sandbox))["token"]
         status, body = await get(http, sandbox, ORDERS, token, pageNo="5000", pageSize="100")
     assert status == 200
@@ -218,7 +259,8 @@ async def test_generated_data_serves_millions_without_holding_them() -> None:
 
 
 async def test_peak_in_flight_counts_concurrent_requests(
-    http: aiohttp.ClientSession, sandbox: Sandbox,
+    http: aiohttp.ClientSession,
+    sandbox: Sandbox,
 ) -> None:
     token = (await credentials(http, sandbox))["token"]
     sandbox.config.latency = 0.1
@@ -233,9 +275,12 @@ def test_the_wire_json_is_compact_utf8() -> None:
 
     from yeastar_csss_async.sandbox._app import _money_json
 
-    assert _money_json({"a": Decimal("130.00"), "b": "中"}) == \
-        json.dumps({"a": 0, "b": "中"}, ensure_ascii=False,
-                   separators=(",", ":")).replace("0", "130.00").encode()
+    assert (
+        _money_json({"a": Decimal("130.00"), "b": "中"})
+        == json.dumps({"a": 0, "b": "中"}, ensure_ascii=False, separators=(",", ":"))
+        .replace("0", "130.00")
+        .encode()
+    )
 
 
 async def test_serve_yields_the_base_url(http: aiohttp.ClientSession) -> None:
@@ -252,27 +297,57 @@ async def test_serve_yields_the_base_url(http: aiohttp.ClientSession) -> None:
 # DOMAIN.md B3 "locally computed vectors" (secret `test-secret`), plus one with the Chinese
 # package name of the orderPackage example, computed the same way from its literal content.
 SIGN_VECTORS = [
-    ({"access_code": "P000270", "page_no": 1, "page_size": 2, "timestamp": "1643251754",
-      "version": "2.0"},
-     '{"access_code":"P000270","page_no":1,"page_size":2,"timestamp":"1643251754",'
-     '"version":"2.0"}', "bmA4wqNXmjN+U4mDGVjfX3Zg0IM="),
-    ({"access_code": "P000270", "page_no": "1", "page_size": "2", "timestamp": "1643251754",
-      "version": "2.0"},
-     '{"access_code":"P000270","page_no":"1","page_size":"2","timestamp":"1643251754",'
-     '"version":"2.0"}', "hzx30b0CfBUknR5Qmx4M9EyhIJo="),
-    ({"version": "2.0", "access_code": "P012345", "timestamp": "1498723232"},  # doc order in
-     '{"access_code":"P012345","timestamp":"1498723232","version":"2.0"}',  # sorted out
-     "UC1EfiI9Lb/NMFQk6NTulbwTTmE="),
-    ({"version": "2.0", "package_name": "C_M_0_P_中国20M不限速月套餐", "device_id": "",
-      "order_id": None, "access_code": "P000270", "timestamp": "1643251754", "sign": "old"},
-     '{"access_code":"P000270","package_name":"C_M_0_P_中国20M不限速月套餐",'
-     '"timestamp":"1643251754","version":"2.0"}', "qnsvE6EcKvrAXbx9HK1f5u+fstM="),
+    (
+        {
+            "access_code": "P000270",
+            "page_no": 1,
+            "page_size": 2,
+            "timestamp": "1643251754",
+            "version": "2.0",
+        },
+        '{"access_code":"P000270","page_no":1,"page_size":2,"timestamp":"1643251754",'
+        '"version":"2.0"}',
+        "bmA4wqNXmjN+U4mDGVjfX3Zg0IM=",
+    ),
+    (
+        {
+            "access_code": "P000270",
+            "page_no": "1",
+            "page_size": "2",
+            "timestamp": "1643251754",
+            "version": "2.0",
+        },
+        '{"access_code":"P000270","page_no":"1","page_size":"2","timestamp":"1643251754",'
+        '"version":"2.0"}',
+        "hzx30b0CfBUknR5Qmx4M9EyhIJo=",
+    ),
+    (
+        {"version": "2.0", "access_code": "P012345", "timestamp": "1498723232"},  # doc order in
+        '{"access_code":"P012345","timestamp":"1498723232","version":"2.0"}',  # sorted out
+        "UC1EfiI9Lb/NMFQk6NTulbwTTmE=",
+    ),
+    (
+        {
+            "version": "2.0",
+            "package_name": "C_M_0_P_中国20M不限速月套餐",
+            "device_id": "",
+            "order_id": None,
+            "access_code": "P000270",
+            "timestamp": "1643251754",
+            "sign": "old",
+        },
+        '{"access_code":"P000270","package_name":"C_M_0_P_中国20M不限速月套餐",'
+        '"timestamp":"1643251754","version":"2.0"}',
+        "qnsvE6EcKvrAXbx9HK1f5u+fstM=",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("params", "content", "sign"), SIGN_VECTORS)
 def test_sandbox_signer_matches_the_documented_vectors(
-    params: Mapping[str, object], content: str, sign: str,
+    params: Mapping[str, object],
+    content: str,
+    sign: str,
 ) -> None:
     assert sign_content(params) == content
     assert signature(params, "test-secret") == sign
@@ -288,12 +363,18 @@ def test_sandbox_signer_signs_numbers_as_sent_and_escapes_only_what_json_must() 
         decode_body(b'{"a":NaN}')
 
 
-@pytest.mark.parametrize(("params", "error"), [
-    ({"a": float("nan")}, ValueError), ({"a": {1: "x"}}, TypeError),
-    ({"a": b"bytes"}, TypeError), ({"a": {"set"}}, TypeError),
-])
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [
+        ({"a": float("nan")}, ValueError),
+        ({"a": {1: "x"}}, TypeError),
+        ({"a": b"bytes"}, TypeError),
+        ({"a": {"set"}}, TypeError),
+    ],
+)
 def test_sandbox_signer_refuses_what_json_cannot_carry(
-    params: Mapping[str, object], error: type[Exception],
+    params: Mapping[str, object],
+    error: type[Exception],
 ) -> None:
     with pytest.raises(error):
         sign_content(params)
@@ -323,21 +404,26 @@ def _wrong_sign_content(mistake: str) -> Any:
 
     def content(params: Mapping[str, object]) -> str:
         kept = {k: v for k, v in params.items() if k != "sign" and v not in (None, "")}
-        return json.dumps(kept, separators=(",", ":"), ensure_ascii=mistake == "ascii_escapes",
-                          sort_keys=mistake != "unsorted_keys")
+        return json.dumps(
+            kept,
+            separators=(",", ":"),
+            ensure_ascii=mistake == "ascii_escapes",
+            sort_keys=mistake != "unsorted_keys",
+        )
 
     return content
 
 
 @pytest.mark.parametrize("mistake", ["ascii_escapes", "unsorted_keys"])
 async def test_sandbox_rejects_our_client_when_it_signs_wrongly(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, mistake: str,
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    mistake: str,
 ) -> None:
     from yeastar_csss_async import _csss_protocol
 
     status = "已完成"  # non-ASCII: \u-escaping it changes the signed text
-    async with CSSSClient(SANDBOX_ACCESS_CODE, SANDBOX_SECRET,
-                          base_url=sandbox.base_url) as client:
+    async with CSSSClient(SANDBOX_ACCESS_CODE, SANDBOX_SECRET, base_url=sandbox.base_url) as client:
         right = await client.get_package_orders_page(order_status=status, order_id="Z")
         assert (right.total, right.items) == (0, [])  # the correct sign is accepted
         monkeypatch.setattr(_csss_protocol, "csss_sign_content", _wrong_sign_content(mistake))
@@ -347,7 +433,8 @@ async def test_sandbox_rejects_our_client_when_it_signs_wrongly(
 
 
 async def test_answers_carry_the_sandbox_sign_of_their_data(
-    http: aiohttp.ClientSession, sandbox: Sandbox,
+    http: aiohttp.ClientSession,
+    sandbox: Sandbox,
 ) -> None:
     data = (await query_orders(http, sandbox, page_size=3))["data"]
     assert data["sign"] == signature(data, SANDBOX_SECRET)

@@ -26,7 +26,8 @@ async def order_ids(client: YeastarPartnerClient) -> list[str]:
 
 
 async def test_added_orders_come_first_in_the_next_read_with_new_ids(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
 ) -> None:
     before = await order_ids(yeastar)
     added = sandbox.orders.add(3, order_status="pending")
@@ -41,7 +42,8 @@ async def test_added_orders_come_first_in_the_next_read_with_new_ids(
 
 
 async def test_a_changed_order_is_served_changed_and_the_total_stays(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
 ) -> None:
     key = sandbox.orders[10]["id"]
     returned = sandbox.orders.change(key, order_status="refunded", total_amount=Decimal("1.50"))
@@ -53,7 +55,8 @@ async def test_a_changed_order_is_served_changed_and_the_total_stays(
 
 
 async def test_a_removed_order_is_gone_from_the_next_read_and_the_total(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
 ) -> None:
     before = await order_ids(yeastar)
     removed = [sandbox.orders.remove(before[i]) for i in (0, 6, 7, 39)]
@@ -65,13 +68,17 @@ async def test_a_removed_order_is_gone_from_the_next_read_and_the_total(
 
 
 async def test_products_of_one_line_change_apart_from_the_other_lines(
-    sandbox: Sandbox, yeastar: YeastarPartnerClient,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
 ) -> None:
     line = sandbox.products[13]
     before_9 = [p.product_no async for p in yeastar.iter_products(9)]
     changed = line[0]["productNo"]
-    line.change(changed, plan_status="expired",
-                end_user_info={"companyName": "Zoë AG", "email": "z@example.com"})
+    line.change(
+        changed,
+        plan_status="expired",
+        end_user_info={"companyName": "Zoë AG", "email": "z@example.com"},
+    )
     line.remove(line[1]["productNo"])
     new = line.add(2, comment="added")
     products = [p async for p in yeastar.iter_products(13, page_size=5)]
@@ -86,7 +93,8 @@ async def test_products_of_one_line_change_apart_from_the_other_lines(
 
 
 async def test_package_orders_change_for_the_csss_client_and_its_filters(
-    sandbox: Sandbox, csss: CSSSClient,
+    sandbox: Sandbox,
+    csss: CSSSClient,
 ) -> None:
     codes = [o.order_code async for o in csss.iter_package_orders(page_size=8)]
     target, gone = codes[4], codes[5]
@@ -95,8 +103,9 @@ async def test_package_orders_change_for_the_csss_client_and_its_filters(
     sandbox.package_orders.remove(gone)
     added = sandbox.package_orders.add(order_status="7")
     after = [o async for o in csss.iter_package_orders(page_size=8)]
-    assert [o.order_code for o in after] == \
-        [c for c in codes if c != gone] + [added[0]["orderCode"]]  # new ones at the end
+    assert [o.order_code for o in after] == [c for c in codes if c != gone] + [
+        added[0]["orderCode"]
+    ]  # new ones at the end
     sevens = [o.order_code async for o in csss.iter_package_orders(order_status="7")]
     assert sevens == [target, added[0]["orderCode"]]
     by_device = await csss.get_package_orders_page(device_id="89860000000001")
@@ -105,7 +114,8 @@ async def test_package_orders_change_for_the_csss_client_and_its_filters(
 
 
 async def test_a_million_generated_orders_change_without_being_materialized(
-    yeastar: YeastarPartnerClient, sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
+    sandbox: Sandbox,
 ) -> None:
     made: list[int] = []
     kind = order_kind(1)
@@ -114,9 +124,19 @@ async def test_a_million_generated_orders_change_without_being_materialized(
         made.append(index)
         return make_order(1, index)
 
-    orders = SandboxList(ListKind(kind.name, kind.noun, kind.key_field, kind.fields,
-                                  counting_make, kind.index_of, kind.newest_first),
-                         1_000_000, generated=True)
+    orders = SandboxList(
+        ListKind(
+            kind.name,
+            kind.noun,
+            kind.key_field,
+            kind.fields,
+            counting_make,
+            kind.index_of,
+            kind.newest_first,
+        ),
+        1_000_000,
+        generated=True,
+    )
     sandbox.data.orders = orders
     orders.change("1000000", order_status="refunded")  # the oldest: the very last one
     for index in range(500_000, 500_100, 2):  # 50 removals in the middle
@@ -140,33 +160,41 @@ async def test_a_million_generated_orders_change_without_being_materialized(
 @pytest.mark.parametrize("generated", [False, True])
 @pytest.mark.parametrize("seed", range(6))
 def test_the_overlay_serves_what_a_plain_list_given_the_same_changes_holds(
-    generated: bool, seed: int,
+    generated: bool,
+    seed: int,
 ) -> None:
     """Random add/change/remove against a plain list of the same records: equal after every
     step, as a whole and in every page of a few sizes (head, removed runs, tail)."""
     rng = random.Random(seed)
-    data = SandboxData(seed=seed, orders=37, products_per_line=23, package_orders=2,
-                       generated=generated)
+    data = SandboxData(
+        seed=seed, orders=37, products_per_line=23, package_orders=2, generated=generated
+    )
     for served, key_field in ((data.orders, "id"), (data.products[12], "productNo")):
         model = list(served)
         for step in range(60):
             action = rng.choice(("add", "add", "change", "remove", "remove"))
             if action == "add":
-                new = served.add(rng.randint(1, 3), comment="n") if key_field == "productNo" \
+                new = (
+                    served.add(rng.randint(1, 3), comment="n")
+                    if key_field == "productNo"
                     else served.add(rng.randint(1, 3), invoice_no=f"inv{step}")
+                )
                 model = list(reversed(new)) + model if key_field == "id" else model + new
             elif model:
                 i = rng.randrange(len(model))
                 key = model[i][key_field]
                 if action == "change":
-                    model[i] = served.change(key, referrer=f"r{step}") if key_field != "id" \
+                    model[i] = (
+                        served.change(key, referrer=f"r{step}")
+                        if key_field != "id"
                         else served.change(key, order_type=f"t{step}")
+                    )
                 else:
                     assert served.remove(key) == model.pop(i)
             assert len(served) == len(model)
             size = rng.choice((1, 4, 10))
             for start in range(0, len(model) + size, size):
-                assert served._span(start, start + size) == model[start:start + size]
+                assert served._span(start, start + size) == model[start : start + size]
         assert list(served) == model
         assert served[::3] == model[::3]
         assert served[-1] == model[-1]
@@ -174,8 +202,7 @@ def test_the_overlay_serves_what_a_plain_list_given_the_same_changes_holds(
 
 def test_the_same_changes_on_the_same_seed_give_the_same_records() -> None:
     def run() -> list[Record]:
-        data = SandboxData(seed=7, orders=20, products_per_line=3, package_orders=3,
-                           generated=True)
+        data = SandboxData(seed=7, orders=20, products_per_line=3, package_orders=3, generated=True)
         data.orders.remove("1000004")
         data.orders.change("1000010", order_type="offline")
         data.orders.add(4)
@@ -185,10 +212,10 @@ def test_the_same_changes_on_the_same_seed_give_the_same_records() -> None:
 
 
 def test_an_unknown_field_is_a_type_error_that_names_it() -> None:
-    data = SandboxData(seed=1, orders=3, products_per_line=1, package_orders=1,
-                       generated=False)
-    with pytest.raises(TypeError, match="orders have no field 'orderStatus'; did you mean "
-                                        "'order_status'"):
+    data = SandboxData(seed=1, orders=3, products_per_line=1, package_orders=1, generated=False)
+    with pytest.raises(
+        TypeError, match="orders have no field 'orderStatus'; did you mean 'order_status'"
+    ):
         data.orders.change("1000001", orderStatus="x")
     with pytest.raises(TypeError, match="orders have no field 'colour'; fields: create_time,"):
         data.orders.add(colour="red")
@@ -202,8 +229,7 @@ def test_an_unknown_field_is_a_type_error_that_names_it() -> None:
 
 
 def test_an_unknown_or_removed_key_is_a_key_error_that_names_it() -> None:
-    data = SandboxData(seed=1, orders=3, products_per_line=1, package_orders=2,
-                       generated=False)
+    data = SandboxData(seed=1, orders=3, products_per_line=1, package_orders=2, generated=False)
     with pytest.raises(KeyError, match="no order with id '1000003' in the sandbox's orders"):
         data.orders.change("1000003", order_status="x")
     data.orders.remove("1000001")
@@ -218,8 +244,7 @@ def test_an_unknown_or_removed_key_is_a_key_error_that_names_it() -> None:
 
 
 def test_the_key_is_never_changed_and_a_chosen_key_must_be_free() -> None:
-    data = SandboxData(seed=1, orders=3, products_per_line=1, package_orders=1,
-                       generated=False)
+    data = SandboxData(seed=1, orders=3, products_per_line=1, package_orders=1, generated=False)
     with pytest.raises(ValueError, match="id is the key of orders and cannot be changed"):
         data.orders.change("1000001", id="9")
     with pytest.raises(ValueError, match="id '1000002' is served already in orders"):
@@ -236,8 +261,7 @@ def test_the_key_is_never_changed_and_a_chosen_key_must_be_free() -> None:
 
 
 def test_new_keys_never_repeat_a_chosen_or_removed_one() -> None:
-    data = SandboxData(seed=1, orders=10, products_per_line=1, package_orders=1,
-                       generated=True)
+    data = SandboxData(seed=1, orders=10, products_per_line=1, package_orders=1, generated=True)
     data.orders.add(id="1000011")  # what the generator would make next but one
     first = data.orders.add(3)
     data.orders.remove(first[0]["id"])
@@ -251,8 +275,7 @@ def test_new_keys_never_repeat_a_chosen_or_removed_one() -> None:
 
 
 def test_records_read_back_are_copies_the_reader_may_change() -> None:
-    data = SandboxData(seed=1, orders=3, products_per_line=2, package_orders=1,
-                       generated=False)
+    data = SandboxData(seed=1, orders=3, products_per_line=2, package_orders=1, generated=False)
     product = data.products[13][0]
     product["planStatus"] = "mangled"
     product["serviceList"].append({"x": 1})
@@ -267,12 +290,10 @@ def test_records_read_back_are_copies_the_reader_may_change() -> None:
 
 
 def test_insert_and_remove_at_head_also_work_on_generated_data() -> None:
-    data = SandboxData(seed=1, orders=5, products_per_line=1, package_orders=1,
-                       generated=True)
+    data = SandboxData(seed=1, orders=5, products_per_line=1, package_orders=1, generated=True)
     added = data.insert_orders_at_head(2)
     assert [r["id"] for r in data.orders[:2]] == ["1000006", "1000005"]
     assert [r["id"] for r in added] == ["1000005", "1000006"]
-    assert [r["id"] for r in data.remove_orders_at_head(3)] == ["1000006", "1000005",
-                                                                "1000004"]
+    assert [r["id"] for r in data.remove_orders_at_head(3)] == ["1000006", "1000005", "1000004"]
     assert len(data.orders) == 4
     assert data.insert_orders_at_head(0) == []

@@ -54,7 +54,8 @@ async def rows(store: SyncStore, table: str, account: str = "default") -> dict[s
     listed = next(t for t in LISTS.values() if t.table.name == table)
     async with store.engine.connect() as connection:
         result = await connection.execute(
-            sa.select(listed.table).where(listed.table.c.account == account))
+            sa.select(listed.table).where(listed.table.c.account == account)
+        )
         return {row[listed.key]: dict(row) for row in result.mappings()}
 
 
@@ -63,7 +64,9 @@ def counts(report: SyncReport) -> tuple[int, int, int, int, int]:
 
 
 async def test_first_sync_stores_every_order_with_typed_columns(
-    store: SyncStore, sandbox: Sandbox, yeastar: YeastarPartnerClient,
+    store: SyncStore,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
 ) -> None:
     report = await sync_orders(store, yeastar, page_size=10)
     assert counts(report) == (45, 45, 0, 0, 0)
@@ -87,7 +90,9 @@ async def test_first_sync_stores_every_order_with_typed_columns(
 
 
 async def test_a_no_op_resync_rewrites_nothing_and_only_moves_last_seen_at(
-    store: SyncStore, sandbox: Sandbox, yeastar: YeastarPartnerClient,
+    store: SyncStore,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
 ) -> None:
     await sync_orders(store, yeastar, page_size=10)
     before = await rows(store, "orders")
@@ -101,7 +106,9 @@ async def test_a_no_op_resync_rewrites_nothing_and_only_moves_last_seen_at(
 
 
 async def test_adds_changes_and_removals_are_counted_and_marked(
-    store: SyncStore, sandbox: Sandbox, yeastar: YeastarPartnerClient,
+    store: SyncStore,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
 ) -> None:
     await sync_orders(store, yeastar, page_size=10)
     before = await rows(store, "orders")
@@ -129,7 +136,9 @@ async def test_adds_changes_and_removals_are_counted_and_marked(
 
 
 async def test_a_failed_run_keeps_what_it_read_and_marks_nothing_gone(
-    store: SyncStore, sandbox: Sandbox, yeastar: YeastarPartnerClient,
+    store: SyncStore,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
 ) -> None:
     await sync_orders(store, yeastar, page_size=10)
     removed = sandbox.orders.remove(sandbox.orders[0]["id"])["id"]
@@ -140,8 +149,10 @@ async def test_a_failed_run_keeps_what_it_read_and_marks_nothing_gone(
     async def fail_page_4(request: Any) -> Any:
         if request.path.endswith("/order/v1/page") and request.query.get("pageNo") == "4":
             from aiohttp import web
-            return web.json_response({"code": "parameter_validation_failed",
-                                      "detailMessage": "no"}, status=400)
+
+            return web.json_response(
+                {"code": "parameter_validation_failed", "detailMessage": "no"}, status=400
+            )
         served.append(1)
         return None
 
@@ -170,7 +181,9 @@ async def test_a_failed_run_keeps_what_it_read_and_marks_nothing_gone(
 
 
 async def test_a_run_cancelled_midway_is_recorded_failed_and_the_next_completes(
-    store: SyncStore, sandbox: Sandbox, yeastar: YeastarPartnerClient,
+    store: SyncStore,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
 ) -> None:
     await sync_orders(store, yeastar, page_size=5)
     sandbox.orders.remove(sandbox.orders[44]["id"])
@@ -196,14 +209,18 @@ async def test_a_run_cancelled_midway_is_recorded_failed_and_the_next_completes(
 
 
 async def test_a_run_left_running_by_a_dead_process_is_marked_failed_by_the_next(
-    store: SyncStore, sandbox: Sandbox, yeastar: YeastarPartnerClient,
+    store: SyncStore,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
 ) -> None:
     from yeastar_csss_async.sync._tables import RUNS
 
     async with store.engine.begin() as connection:  # what a killed process leaves behind
-        await connection.execute(sa.insert(RUNS).values(
-            account="default", list="orders", started_at=datetime.now(UTC),
-            status="running"))
+        await connection.execute(
+            sa.insert(RUNS).values(
+                account="default", list="orders", started_at=datetime.now(UTC), status="running"
+            )
+        )
     report = await sync_orders(store, yeastar)
     runs = await store.runs()
     assert [run.status for run in runs] == ["complete", "failed"]
@@ -213,7 +230,9 @@ async def test_a_run_left_running_by_a_dead_process_is_marked_failed_by_the_next
 
 
 async def test_a_second_sync_of_the_same_account_and_list_is_refused(
-    store: SyncStore, sandbox: Sandbox, yeastar: YeastarPartnerClient,
+    store: SyncStore,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
     db_url: str,
 ) -> None:
     release = asyncio.Event()
@@ -244,12 +263,18 @@ async def test_a_second_sync_of_the_same_account_and_list_is_refused(
 
 async def test_money_digits_and_times_round_trip_exactly(store: SyncStore) -> None:
     amounts = ["130.00", "0.10", "12345678901234567890.123456789", "1E+3", "-0.5", "7"]
-    created = [datetime(2023, 3, 28, 18, 57, 45, 777000, UTC),
-               datetime(1999, 12, 31, 23, 59, 59, 999999, UTC),
-               datetime(2099, 1, 1, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC),
-               datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), datetime(2024, 2, 29, tzinfo=UTC)]
-    orders = [Order(id=str(i), total_amount=Decimal(text), create_time=when)
-              for i, (text, when) in enumerate(zip(amounts, created, strict=True))]
+    created = [
+        datetime(2023, 3, 28, 18, 57, 45, 777000, UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, UTC),
+        datetime(2099, 1, 1, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(2024, 2, 29, tzinfo=UTC),
+    ]
+    orders = [
+        Order(id=str(i), total_amount=Decimal(text), create_time=when)
+        for i, (text, when) in enumerate(zip(amounts, created, strict=True))
+    ]
 
     async def batches() -> AsyncIterator[tuple[dict[str, object], list[Order]]]:
         yield {}, orders
@@ -267,7 +292,9 @@ async def test_money_digits_and_times_round_trip_exactly(store: SyncStore) -> No
 
 
 async def test_products_are_keyed_by_line_and_a_one_line_run_marks_gone_only_there(
-    store: SyncStore, sandbox: Sandbox, yeastar: YeastarPartnerClient,
+    store: SyncStore,
+    sandbox: Sandbox,
+    yeastar: YeastarPartnerClient,
 ) -> None:
     lines = sorted(sandbox.products)
     report = await sync_products(store, yeastar)
@@ -275,8 +302,9 @@ async def test_products_are_keyed_by_line_and_a_one_line_run_marks_gone_only_the
     stored = await rows(store, "products")
     assert {row["product_id"] for row in stored.values()} == set(lines)
     gone_13 = sandbox.products[13].remove(sandbox.products[13][0]["productNo"])["productNo"]
-    gone_other = sandbox.products[lines[0]].remove(
-        sandbox.products[lines[0]][0]["productNo"])["productNo"]
+    gone_other = sandbox.products[lines[0]].remove(sandbox.products[lines[0]][0]["productNo"])[
+        "productNo"
+    ]
     report = await sync_products(store, yeastar, [13])
     assert (report.seen, report.gone, report.scope) == (6, 1, "product_id=13")
     stored = await rows(store, "products")
@@ -290,7 +318,9 @@ async def test_products_are_keyed_by_line_and_a_one_line_run_marks_gone_only_the
 
 
 async def test_filtered_package_orders_mark_nothing_gone(
-    store: SyncStore, sandbox: Sandbox, csss: CSSSClient,
+    store: SyncStore,
+    sandbox: Sandbox,
+    csss: CSSSClient,
 ) -> None:
     report = await sync_package_orders(store, csss)
     assert counts(report) == (23, 23, 0, 0, 0)
@@ -298,8 +328,10 @@ async def test_filtered_package_orders_mark_nothing_gone(
     report = await sync_package_orders(store, csss, order_status=status)
     assert report.gone == 0 < report.seen < 23
     assert report.scope == "partial"
-    assert sum(row["gone_at"] is not None
-               for row in (await rows(store, "package_orders")).values()) == 0
+    assert (
+        sum(row["gone_at"] is not None for row in (await rows(store, "package_orders")).values())
+        == 0
+    )
 
 
 async def test_a_database_of_a_newer_release_is_refused(db_url: str) -> None:
@@ -311,7 +343,8 @@ async def test_a_database_of_a_newer_release_is_refused(db_url: str) -> None:
 
 
 async def test_an_older_database_is_upgraded_in_place(
-    db_url: str, monkeypatch: pytest.MonkeyPatch,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async def one_order() -> AsyncIterator[tuple[dict[str, object], list[Order]]]:
         yield {}, [Order(id="42", total_amount=Decimal("1.00"))]
@@ -328,8 +361,9 @@ async def test_an_older_database_is_upgraded_in_place(
     async with SyncStore(db_url) as store:
         assert await store.schema_version() == 2
         async with store.engine.connect() as connection:
-            row = (await connection.execute(sa.text(
-                "SELECT id, total_amount, note FROM orders"))).one()
+            row = (
+                await connection.execute(sa.text("SELECT id, total_amount, note FROM orders"))
+            ).one()
         assert (row[0], str(row[1]), row[2]) == ("42", "1.00", None)
     async with SyncStore(db_url) as store:  # upgraded once: opening again changes nothing
         assert await store.schema_version() == 2
@@ -349,9 +383,11 @@ async def test_tables_of_something_else_are_not_touched(tmp_path: Path) -> None:
 async def test_bad_urls_and_unusable_databases_are_one_line_sync_errors(
     tmp_path: Path,
 ) -> None:
-    for url, expected in [("mysql://u:p@h/db", "unsupported database 'mysql'"),
-                          ("not a url", "not a database URL"),
-                          (f"sqlite:///{tmp_path}/missing/x.db", "no such directory")]:
+    for url, expected in [
+        ("mysql://u:p@h/db", "unsupported database 'mysql'"),
+        ("not a url", "not a database URL"),
+        (f"sqlite:///{tmp_path}/missing/x.db", "no such directory"),
+    ]:
         with pytest.raises(SyncError, match=expected) as caught:
             async with SyncStore(url):
                 pass
@@ -374,8 +410,10 @@ async def _one_batch() -> AsyncIterator[tuple[dict[str, object], list[Order]]]:
 async def test_a_wrong_password_or_an_unreachable_server_is_a_sync_error_without_secrets(
     postgres_server: Any,
 ) -> None:
-    wrong = (f"postgresql://{postgres_server.user}:not-the-password-xyz@127.0.0.1:"
-             f"{postgres_server.port}/{postgres_server.database}")
+    wrong = (
+        f"postgresql://{postgres_server.user}:not-the-password-xyz@127.0.0.1:"
+        f"{postgres_server.port}/{postgres_server.database}"
+    )
     with pytest.raises(SyncError, match="password authentication failed") as caught:
         async with SyncStore(wrong):
             pass
@@ -408,8 +446,11 @@ async def test_text_no_database_can_hold_is_stored_with_a_replacement_character(
 ) -> None:
     """A hostile server can send a NUL (PostgreSQL text cannot hold it) or an escaped lone
     surrogate (not UTF-8 at all); the run completes, and a re-sync sees nothing changed."""
-    orders = [Order(id="1", order_no="a\x00b"), Order(id="2", order_no="c\ud800d"),
-              Order(id="3\x00", product_name="fine")]
+    orders = [
+        Order(id="1", order_no="a\x00b"),
+        Order(id="2", order_no="c\ud800d"),
+        Order(id="3\x00", product_name="fine"),
+    ]
 
     async def batches() -> AsyncIterator[tuple[dict[str, object], list[Order]]]:
         yield {}, orders
@@ -431,15 +472,25 @@ async def test_processes_opening_a_new_sqlite_database_at_once_all_succeed(
     import sys
 
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    script = ("import asyncio, sys\n"
-              "from yeastar_csss_async.sync import SyncStore\n"
-              "async def main():\n"
-              "    async with SyncStore(sys.argv[1]) as store:\n"
-              "        print(await store.schema_version())\n"
-              "asyncio.run(main())\n")
-    processes = [await asyncio.create_subprocess_exec(
-        sys.executable, "-c", script, url, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE) for _ in range(6)]
+    script = (
+        "import asyncio, sys\n"
+        "from yeastar_csss_async.sync import SyncStore\n"
+        "async def main():\n"
+        "    async with SyncStore(sys.argv[1]) as store:\n"
+        "        print(await store.schema_version())\n"
+        "asyncio.run(main())\n"
+    )
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            script,
+            url,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(6)
+    ]
     outcomes = [await asyncio.wait_for(process.communicate(), 120) for process in processes]
     for process, (out, err) in zip(processes, outcomes, strict=True):
         assert process.returncode == 0, err.decode()[-1000:]

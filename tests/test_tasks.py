@@ -43,8 +43,12 @@ from yeastar_csss_async.tasks import (
 from _redis import RedisServer
 
 T = TypeVar("T")
-ENV = {"YCA_TEST_CLIENT_ID": SANDBOX_CLIENT_ID, "YCA_TEST_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
-       "YCA_TEST_ACCESS_CODE": SANDBOX_ACCESS_CODE, "YCA_TEST_SECRET": SANDBOX_SECRET}
+ENV = {
+    "YCA_TEST_CLIENT_ID": SANDBOX_CLIENT_ID,
+    "YCA_TEST_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
+    "YCA_TEST_ACCESS_CODE": SANDBOX_ACCESS_CODE,
+    "YCA_TEST_SECRET": SANDBOX_SECRET,
+}
 SECRETS = (SANDBOX_CLIENT_SECRET, SANDBOX_SECRET)
 ACCOUNTS = ("acme", "globex", "initech")
 READY_TIMEOUT = 60.0
@@ -52,7 +56,8 @@ READY_TIMEOUT = 60.0
 
 
 def accounts_toml(urls: Mapping[str, str], *, broken: bool = False) -> str:
-    text = "".join(f"""
+    text = "".join(
+        f"""
 [accounts.{name}]
 yeastar_client_id_env = "YCA_TEST_CLIENT_ID"
 yeastar_client_secret_env = "YCA_TEST_CLIENT_SECRET"
@@ -60,7 +65,9 @@ csss_access_code_env = "YCA_TEST_ACCESS_CODE"
 csss_secret_env = "YCA_TEST_SECRET"
 base_url = "{url}"
 max_concurrency = 4
-""" for name, url in urls.items())
+"""
+        for name, url in urls.items()
+    )
     if broken:
         text += """
 [accounts.broken]
@@ -90,8 +97,9 @@ class Worker:
     async def wait_for(self, text: str, count: int = 1) -> list[str]:
         async def seen() -> list[str]:
             async with self._changed:
-                await self._changed.wait_for(lambda: sum(text in line for line in self.lines)
-                                             >= count or self._reader.done())
+                await self._changed.wait_for(
+                    lambda: sum(text in line for line in self.lines) >= count or self._reader.done()
+                )
             found = [line for line in self.lines if text in line]
             assert len(found) >= count, f"worker ended without {text!r}: {self.lines}"
             return found
@@ -115,15 +123,32 @@ class Worker:
 
 
 @contextlib.asynccontextmanager
-async def worker(redis_url: str, accounts: Path, db_url: str, *, workers: int = 1,
-                 export_dir: Path | None = None) -> AsyncIterator[Worker]:
-    argv = [sys.executable, "-m", "yeastar_csss_async", "worker", "--redis", redis_url,
-            "--accounts", str(accounts), "--db", db_url, "--workers", str(workers)]
+async def worker(
+    redis_url: str, accounts: Path, db_url: str, *, workers: int = 1, export_dir: Path | None = None
+) -> AsyncIterator[Worker]:
+    argv = [
+        sys.executable,
+        "-m",
+        "yeastar_csss_async",
+        "worker",
+        "--redis",
+        redis_url,
+        "--accounts",
+        str(accounts),
+        "--db",
+        db_url,
+        "--workers",
+        str(workers),
+    ]
     if export_dir is not None:
         argv += ["--export-dir", str(export_dir)]
     process = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, **ENV})
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **ENV},
+    )
     running = Worker(process)
     try:
         await running.wait_for(" ready: ", workers)
@@ -137,16 +162,17 @@ async def worker(redis_url: str, accounts: Path, db_url: str, *, workers: int = 
 
 async def result_of(broker: Any, task_id: str) -> Any:
     return await AsyncTaskiqTask(task_id, broker.result_backend).wait_result(
-        timeout=READY_TIMEOUT, check_interval=0.05)
+        timeout=READY_TIMEOUT, check_interval=0.05
+    )
 
 
 async def stored_rows(db_url: str, list_name: str, account: str) -> dict[Any, dict[str, Any]]:
     listed = LISTS[list_name]
     async with SyncStore(db_url) as store, store.engine.connect() as connection:
         result = await connection.execute(
-            sa.select(listed.table).where(listed.table.c.account == account))
-        return {(row.get("product_id"), row[listed.key]): dict(row)
-                for row in result.mappings()}
+            sa.select(listed.table).where(listed.table.c.account == account)
+        )
+        return {(row.get("product_id"), row[listed.key]): dict(row) for row in result.mappings()}
 
 
 async def sandbox_records(base_url: str, list_name: str) -> dict[Any, dict[str, Any]]:
@@ -157,16 +183,16 @@ async def sandbox_records(base_url: str, list_name: str) -> dict[Any, dict[str, 
             async for order in csss.iter_package_orders():
                 found[None, order.order_code] = to_jsonable(order)  # type: ignore[assignment]
         return found
-    async with YeastarPartnerClient(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET,
-                                    base_url=base_url) as client:
+    async with YeastarPartnerClient(
+        SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=base_url
+    ) as client:
         if list_name == "orders":
             async for order in client.iter_orders():
                 found[None, order.id] = to_jsonable(order)  # type: ignore[assignment]
         else:
             for line in await client.list_subscription_products():
                 async for product in client.iter_products(line.product_id):
-                    found[line.product_id, product.product_no] = \
-                        to_jsonable(product)  # type: ignore[assignment]
+                    found[line.product_id, product.product_no] = to_jsonable(product)  # type: ignore[assignment]
     return found
 
 
@@ -174,9 +200,12 @@ async def sandbox_records(base_url: str, list_name: str) -> dict[Any, dict[str, 
 async def sandboxes() -> AsyncIterator[dict[str, Sandbox]]:
     """Three accounts, each its own sandbox with its own data (a different seed)."""
     async with contextlib.AsyncExitStack() as stack:
-        yield {name: await stack.enter_async_context(Sandbox(SandboxConfig(
-            seed=seed, orders=37, products_per_line=6, package_orders=21)))
-            for seed, name in enumerate(ACCOUNTS, start=11)}
+        yield {
+            name: await stack.enter_async_context(
+                Sandbox(SandboxConfig(seed=seed, orders=37, products_per_line=6, package_orders=21))
+            )
+            for seed, name in enumerate(ACCOUNTS, start=11)
+        }
 
 
 @pytest.fixture
@@ -185,7 +214,10 @@ def db_url(tmp_path: Path) -> str:
 
 
 async def test_a_worker_fleet_syncs_three_accounts_row_by_row(
-    sandboxes: dict[str, Sandbox], redis_url: str, db_url: str, tmp_path: Path,
+    sandboxes: dict[str, Sandbox],
+    redis_url: str,
+    db_url: str,
+    tmp_path: Path,
     redis_server: RedisServer,
 ) -> None:
     accounts = tmp_path / "accounts.toml"
@@ -196,8 +228,11 @@ async def test_a_worker_fleet_syncs_three_accounts_row_by_row(
     await broker.startup()
     try:
         # Queued before any worker exists: nothing is lost.
-        jobs = {(account, name): await enqueue_sync(broker, account, name)
-                for account in ACCOUNTS for name in ("orders", "products", "package-orders")}
+        jobs = {
+            (account, name): await enqueue_sync(broker, account, name)
+            for account in ACCOUNTS
+            for name in ("orders", "products", "package-orders")
+        }
         export_id = await enqueue_export(broker, "globex", "orders", "globex-orders.jsonl")
         async with worker(redis_url, accounts, db_url, workers=2, export_dir=exports) as fleet:
             results = {job: await result_of(broker, task_id) for job, task_id in jobs.items()}
@@ -223,20 +258,38 @@ async def test_a_worker_fleet_syncs_three_accounts_row_by_row(
     assert len(lines) == exported.return_value["records"] == len(expected_orders)
     assert sorted(lines) == sorted(
         __import__("json").dumps(r, ensure_ascii=False, separators=(",", ":"))
-        for r in expected_orders.values())
+        for r in expected_orders.values()
+    )
 
 
 def test_enqueue_prints_one_task_id_and_the_message_carries_no_secret(
-    redis_url: str, redis_server: RedisServer, capsys: pytest.CaptureFixture[str],
+    redis_url: str,
+    redis_server: RedisServer,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("YEASTAR_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
-    assert main(["enqueue", "sync", "package-orders", "--account", "acme",
-                 "--redis", redis_url]) == 0
-    assert main(["enqueue", "export", "orders", "--account", "acme", "--output", "o.jsonl",
-                 "--redis", redis_url]) == 0
+    assert (
+        main(["enqueue", "sync", "package-orders", "--account", "acme", "--redis", redis_url]) == 0
+    )
+    assert (
+        main(
+            [
+                "enqueue",
+                "export",
+                "orders",
+                "--account",
+                "acme",
+                "--output",
+                "o.jsonl",
+                "--redis",
+                redis_url,
+            ]
+        )
+        == 0
+    )
     ids = capsys.readouterr().out.splitlines()
     assert len(ids) == 2
     db = int(redis_url.rsplit("/", 1)[1])
@@ -252,7 +305,10 @@ def test_enqueue_prints_one_task_id_and_the_message_carries_no_secret(
 
 
 async def test_a_missing_credential_variable_fails_the_job_naming_it(
-    sandboxes: dict[str, Sandbox], redis_url: str, db_url: str, tmp_path: Path,
+    sandboxes: dict[str, Sandbox],
+    redis_url: str,
+    db_url: str,
+    tmp_path: Path,
 ) -> None:
     accounts = tmp_path / "accounts.toml"
     accounts.write_text(accounts_toml({"acme": sandboxes["acme"].base_url}, broken=True))
@@ -262,8 +318,9 @@ async def test_a_missing_credential_variable_fails_the_job_naming_it(
         async with worker(redis_url, accounts, db_url) as running:
             failed = await result_of(broker, await enqueue_sync(broker, "broken", "orders"))
             unknown = await result_of(broker, await enqueue_sync(broker, "nobody", "orders"))
-            no_csss = await result_of(broker, await enqueue_sync(broker, "broken",
-                                                                 "package-orders"))
+            no_csss = await result_of(
+                broker, await enqueue_sync(broker, "broken", "package-orders")
+            )
             fine = await result_of(broker, await enqueue_sync(broker, "acme", "orders"))
             assert await running.stop() == 0
     finally:
@@ -284,7 +341,9 @@ async def test_a_missing_credential_variable_fails_the_job_naming_it(
 
 
 async def test_sigterm_stops_the_worker_after_its_running_job_completes(
-    redis_url: str, db_url: str, tmp_path: Path,
+    redis_url: str,
+    db_url: str,
+    tmp_path: Path,
 ) -> None:
     async with Sandbox(SandboxConfig(orders=450, latency=0.2)) as sandbox:
         accounts = tmp_path / "accounts.toml"
@@ -308,19 +367,44 @@ async def test_sigterm_stops_the_worker_after_its_running_job_completes(
     assert any(" stopped" in line for line in running.lines)
 
 
-@pytest.mark.parametrize(("document", "message"), [
-    ({}, "no accounts"),
-    ({"accounts": {"a": {"yeastar_client_id_env": "X"}}}, "need both"),
-    ({"accounts": {"a": {"yeastar_client_id_env": "X", "yeastar_client_secret_env": "Y",
-                         "client_secret": "hunter2"}}}, "unknown key 'client_secret'"),
-    ({"accounts": {"a": {"yeastar_client_id_env": "not a name",
-                         "yeastar_client_secret_env": "Y"}}}, "expected the NAME"),
-    ({"accounts": {"a": {"base_url": "http://x"}}}, "no credentials"),
-    ({"accounts": {"a b": {}}}, "an account name is"),
-    ({"accounts": {"a": {"csss_access_code_env": "X", "csss_secret_env": "Y",
-                         "max_concurrency": 0}}}, "max_concurrency"),
-    ({"accounts": {}, "database": "x"}, "unknown top-level key 'database'"),
-])
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({}, "no accounts"),
+        ({"accounts": {"a": {"yeastar_client_id_env": "X"}}}, "need both"),
+        (
+            {
+                "accounts": {
+                    "a": {
+                        "yeastar_client_id_env": "X",
+                        "yeastar_client_secret_env": "Y",
+                        "client_secret": "hunter2",
+                    }
+                }
+            },
+            "unknown key 'client_secret'",
+        ),
+        (
+            {
+                "accounts": {
+                    "a": {"yeastar_client_id_env": "not a name", "yeastar_client_secret_env": "Y"}
+                }
+            },
+            "expected the NAME",
+        ),
+        ({"accounts": {"a": {"base_url": "http://x"}}}, "no credentials"),
+        ({"accounts": {"a b": {}}}, "an account name is"),
+        (
+            {
+                "accounts": {
+                    "a": {"csss_access_code_env": "X", "csss_secret_env": "Y", "max_concurrency": 0}
+                }
+            },
+            "max_concurrency",
+        ),
+        ({"accounts": {}, "database": "x"}, "unknown top-level key 'database'"),
+    ],
+)
 def test_accounts_file_mistakes_are_named(document: dict[str, Any], message: str) -> None:
     with pytest.raises(AccountsFileError, match="accounts") as caught:
         parse_accounts(document, "accounts.toml")
@@ -328,21 +412,45 @@ def test_accounts_file_mistakes_are_named(document: dict[str, Any], message: str
 
 
 def test_worker_usage_errors_exit_2_and_runtime_errors_exit_1(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     missing = tmp_path / "missing.toml"
-    assert main(["worker", "--redis", "redis://127.0.0.1:1/0", "--accounts", str(missing),
-                 "--db", "sqlite:///x.db"]) == 2
+    assert (
+        main(
+            [
+                "worker",
+                "--redis",
+                "redis://127.0.0.1:1/0",
+                "--accounts",
+                str(missing),
+                "--db",
+                "sqlite:///x.db",
+            ]
+        )
+        == 2
+    )
     assert "missing.toml" in capsys.readouterr().err
     with pytest.raises(SystemExit) as caught:
-        main(["enqueue", "sync", "orders", "--account", "a",
-              "--redis", "http://user:hunter2@h/0"])
+        main(["enqueue", "sync", "orders", "--account", "a", "--redis", "http://user:hunter2@h/0"])
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert "redis://" in err
     assert "hunter2" not in err
-    assert main(["enqueue", "sync", "orders", "--account", "a",
-                 "--redis", "redis://:hunter2@127.0.0.1:1/0"]) == 1
+    assert (
+        main(
+            [
+                "enqueue",
+                "sync",
+                "orders",
+                "--account",
+                "a",
+                "--redis",
+                "redis://:hunter2@127.0.0.1:1/0",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "Redis at" in err
     assert "hunter2" not in err
@@ -371,28 +479,47 @@ def test_without_the_workers_extra_the_commands_exit_2_naming_it(tmp_path: Path)
     import subprocess
 
     extra = "pip install 'yeastar-csss-async[workers]'"
-    for argv in (["worker", "--redis", "redis://127.0.0.1:1/0", "--accounts", "a.toml",
-                  "--db", "sqlite:///x.db"],
-                 ["enqueue", "sync", "orders", "--account", "a", "--redis",
-                  "redis://127.0.0.1:1/0"]):
-        done = subprocess.run([sys.executable, "-c", WITHOUT_TASKIQ, *argv], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=60, check=False)
+    for argv in (
+        [
+            "worker",
+            "--redis",
+            "redis://127.0.0.1:1/0",
+            "--accounts",
+            "a.toml",
+            "--db",
+            "sqlite:///x.db",
+        ],
+        ["enqueue", "sync", "orders", "--account", "a", "--redis", "redis://127.0.0.1:1/0"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", WITHOUT_TASKIQ, *argv],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert done.returncode == 2, done.stderr
         assert extra in done.stdout  # the import error of yeastar_csss_async.tasks
-        assert done.stderr.strip() == f"yeastar-csss: worker and enqueue need the [workers] " \
-                                      f"extra: {extra}"
+        assert (
+            done.stderr.strip() == f"yeastar-csss: worker and enqueue need the [workers] "
+            f"extra: {extra}"
+        )
 
 
 def test_the_core_and_other_commands_do_not_import_taskiq() -> None:
     import subprocess
 
-    code = ("import sys, yeastar_csss_async, yeastar_csss_async.cli, "
-            "yeastar_csss_async.sandbox\n"
-            "from yeastar_csss_async.cli import build_parser\n"
-            "build_parser().parse_args(['worker', '--redis', 'redis://h/0', '--accounts', 'a',"
-            " '--db', 'sqlite:///x.db'])\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('taskiq', 'taskiq_redis') or m.startswith('yeastar_csss_async.tasks')))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=True)
+    code = (
+        "import sys, yeastar_csss_async, yeastar_csss_async.cli, "
+        "yeastar_csss_async.sandbox\n"
+        "from yeastar_csss_async.cli import build_parser\n"
+        "build_parser().parse_args(['worker', '--redis', 'redis://h/0', '--accounts', 'a',"
+        " '--db', 'sqlite:///x.db'])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('taskiq', 'taskiq_redis') or m.startswith('yeastar_csss_async.tasks')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
     assert done.stdout.strip() == "[]"

@@ -59,7 +59,11 @@ class TokenManager:
     """
 
     def __init__(
-        self, fetch: GrantFetcher, client_id: str, client_secret: str, redactor: Redactor,
+        self,
+        fetch: GrantFetcher,
+        client_id: str,
+        client_secret: str,
+        redactor: Redactor,
         link: AccountLink | None = None,
     ) -> None:
         self._fetch = fetch
@@ -104,8 +108,10 @@ class TokenManager:
         try:
             return await self._join_renewal()
         except (APIError, ResponseFormatError) as error:
-            logger.debug("early token renewal failed (%s); the current token is still valid",
-                         type(error).__name__)
+            logger.debug(
+                "early token renewal failed (%s); the current token is still valid",
+                type(error).__name__,
+            )
         return access
 
     async def rejected(self, token: str) -> tuple[str, bool]:
@@ -214,8 +220,12 @@ class TokenManager:
         """This manager's token as the fleet stores it (wall-clock expiry times)."""
         assert self._access is not None
         offset = time.time() - time.monotonic()
-        return SharedToken(self._access, self._expires_at + offset, self._refresh,
-                           self._refresh_expires_at + offset if self._refresh else 0.0)
+        return SharedToken(
+            self._access,
+            self._expires_at + offset,
+            self._refresh,
+            self._refresh_expires_at + offset if self._refresh else 0.0,
+        )
 
     async def _try_refresh(self) -> str | None:
         """A token from the refresh token, or None when there is none or it was refused."""
@@ -244,6 +254,10 @@ class TokenManager:
             rejected = exc
         if rejected is not None:  # outside the handler: nothing to chain
             raise AuthenticationError(
-                f"credentials rejected: {rejected.message}", status=rejected.status,
-                code=rejected.code, request_id=rejected.request_id, body=rejected.body)
+                f"credentials rejected: {rejected.message}",
+                status=rejected.status,
+                code=rejected.code,
+                request_id=rejected.request_id,
+                body=rejected.body,
+            )
         return self._store(grant)

@@ -34,6 +34,7 @@ class ClientOptions(TypedDict, total=False):
     max_response_bytes: int
     coordinator: Coordinator | None
 
+
 LEASE_MARGIN_SECONDS = 5.0
 
 
@@ -84,17 +85,25 @@ class BaseClient:
         self._redactor = redactor
         self._view_of: BaseClient | None = None
         self._transport = Transport(
-            base_url, max_concurrency=max_concurrency, retry=retry or RetryPolicy(),
-            timeout=timeout, session=session, user_agent=user_agent, redactor=redactor,
-            describe_error=describe_error, max_response_bytes=max_response_bytes,
+            base_url,
+            max_concurrency=max_concurrency,
+            retry=retry or RetryPolicy(),
+            timeout=timeout,
+            session=session,
+            user_agent=user_agent,
+            redactor=redactor,
+            describe_error=describe_error,
+            max_response_bytes=max_response_bytes,
         )
         if coordinator is not None:
             if not isinstance(coordinator, Coordinator):
-                raise TypeError("coordinator must be a Coordinator (e.g. "
-                                "yeastar_csss_async.redis.RedisCoordinator) or None")
+                raise TypeError(
+                    "coordinator must be a Coordinator (e.g. "
+                    "yeastar_csss_async.redis.RedisCoordinator) or None"
+                )
             self._transport.link = coordinator.link(
-                account, max_concurrency=max_concurrency,
-                lease_seconds=slot_lease(timeout))
+                account, max_concurrency=max_concurrency, lease_seconds=slot_lease(timeout)
+            )
 
     @property
     def base_url(self) -> str:
@@ -121,7 +130,9 @@ class BaseClient:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
@@ -139,8 +150,9 @@ class BaseClient:
             finally:
                 await self._transport.aclose()
 
-    def with_options(self, *, timeout: float | None = None,
-                     retry: RetryPolicy | None = None) -> Self:
+    def with_options(
+        self, *, timeout: float | None = None, retry: RetryPolicy | None = None
+    ) -> Self:
         """A view of this client with another ``timeout`` (seconds per attempt) and/or
         ``retry`` policy, for one call or a block::
 
@@ -180,18 +192,28 @@ class BaseClient:
             read_ahead = default_read_ahead(concurrency, page_size)
         require_positive_int("read_ahead", read_ahead)
         return PageIterator(
-            fetch, key, page_size=page_size, ordered=bool(ordered), dedupe=bool(dedupe),
-            max_ahead=READ_AHEAD_FACTOR * concurrency, read_ahead=read_ahead, label=label,
-            start_page=start_page, limit=limit,
+            fetch,
+            key,
+            page_size=page_size,
+            ordered=bool(ordered),
+            dedupe=bool(dedupe),
+            max_ahead=READ_AHEAD_FACTOR * concurrency,
+            read_ahead=read_ahead,
+            label=label,
+            start_page=start_page,
+            limit=limit,
         )
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(base_url={self.base_url!r}, "
-                f"max_concurrency={self.max_concurrency})")
+        return (
+            f"{type(self).__name__}(base_url={self.base_url!r}, "
+            f"max_concurrency={self.max_concurrency})"
+        )
 
 
-def credentials_from_env(environ: Mapping[str, str] | None, names: tuple[str, str],
-                         base_url_name: str) -> tuple[str, str, str | None]:
+def credentials_from_env(
+    environ: Mapping[str, str] | None, names: tuple[str, str], base_url_name: str
+) -> tuple[str, str, str | None]:
     """The two credentials (stripped) and the optional base URL from the environment, or a
     :class:`ConfigurationError` naming every variable that is missing or empty."""
     values, missing = env_values(names, environ)
@@ -201,8 +223,10 @@ def credentials_from_env(environ: Mapping[str, str] | None, names: tuple[str, st
     return values[0], values[1], base_url or None
 
 
-def env_values(names: Sequence[str], environ: Mapping[str, str] | None = None,
-               ) -> tuple[list[str], list[str]]:
+def env_values(
+    names: Sequence[str],
+    environ: Mapping[str, str] | None = None,
+) -> tuple[list[str], list[str]]:
     """The values of the variables ``names`` (stripped; ``""`` when unset) in ``environ``
     (default ``os.environ``), and the names of those that are unset or blank."""
     env = os.environ if environ is None else environ

@@ -44,7 +44,10 @@ __all__ = ["json_key", "structure_items", "structure_one"]
 T = TypeVar("T")
 
 _OPTIONAL_HOOKS: dict[type[Any], Callable[[object, object], object]] = {
-    str: opt_str, int: opt_int, Decimal: opt_decimal, datetime: epoch_ms,
+    str: opt_str,
+    int: opt_int,
+    Decimal: opt_decimal,
+    datetime: epoch_ms,
 }
 
 
@@ -62,8 +65,12 @@ def _detailed_converter() -> cattrs.Converter:
     """The converter that locates errors: cattrs' generated hooks with detailed validation,
     over the same field plans and scalar hooks as the fast path."""
     converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
-    for scalar, scalar_hook in ((str, to_str), (int, to_int), (Decimal, to_decimal),
-                                (datetime, epoch_ms)):
+    for scalar, scalar_hook in (
+        (str, to_str),
+        (int, to_int),
+        (Decimal, to_decimal),
+        (datetime, epoch_ms),
+    ):
         converter.register_structure_hook(scalar, scalar_hook)
     converter.register_structure_hook_factory(
         lambda tp: _optional_scalar(tp) is not None,
@@ -137,6 +144,7 @@ _DETAILED = _detailed_converter()
 
 # --- error paths ----------------------------------------------------------------------------
 
+
 def _first_failure(exc: BaseException, cls: Any) -> tuple[str, BaseException]:
     """Walk cattrs' exception groups down to the first leaf; return (path, leaf)."""
     if isinstance(exc, ClassValidationError | IterableValidationError):
@@ -175,8 +183,9 @@ def _describe_leaf(leaf: BaseException, redact: Redactor | None) -> str:
     return shorten(redact(text) if redact is not None else text, 2 * QUOTE_LIMIT)
 
 
-def _format_error(document: object, cls: type[Any], path: str,
-                  redact: Redactor | None) -> ResponseFormatError:
+def _format_error(
+    document: object, cls: type[Any], path: str, redact: Redactor | None
+) -> ResponseFormatError:
     """The error for a record that did not fit: where (in JSON keys) and why, redacted."""
     failure: tuple[str, BaseException] | None = None
     try:
@@ -187,12 +196,14 @@ def _format_error(document: object, cls: type[Any], path: str,
     if failure is None:
         return ResponseFormatError(f"{cls.__name__}: value did not fit", path=path)
     sub_path, leaf = failure
-    return ResponseFormatError(f"{cls.__name__}: {_describe_leaf(leaf, redact)}",
-                               path=path + sub_path)
+    return ResponseFormatError(
+        f"{cls.__name__}: {_describe_leaf(leaf, redact)}", path=path + sub_path
+    )
 
 
-def structure_one(document: object, cls: type[T], *, path: str,
-                  redact: Redactor | None = None) -> T:
+def structure_one(
+    document: object, cls: type[T], *, path: str, redact: Redactor | None = None
+) -> T:
     """Structure one JSON object into ``cls``; raise ResponseFormatError naming the path."""
     try:
         return _FAST.structure(document, cls)
@@ -201,8 +212,9 @@ def structure_one(document: object, cls: type[T], *, path: str,
     raise _format_error(document, cls, path, redact)
 
 
-def structure_items(documents: object, cls: type[T], *, path: str,
-                    redact: Redactor | None = None) -> list[T]:
+def structure_items(
+    documents: object, cls: type[T], *, path: str, redact: Redactor | None = None
+) -> list[T]:
     """Structure a JSON list of objects; ``None`` is an empty list.
 
     A record that does not fit raises :class:`ResponseFormatError` naming its path

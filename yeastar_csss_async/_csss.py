@@ -63,29 +63,39 @@ class CSSSClient(BaseClient):
         self.language = require_header_text("language", language)
         redactor = Redactor([secret])
         super().__init__(
-            base_url=base_url, max_concurrency=max_concurrency, retry=retry, timeout=timeout,
-            session=session, user_agent=user_agent, redactor=redactor,
+            base_url=base_url,
+            max_concurrency=max_concurrency,
+            retry=retry,
+            timeout=timeout,
+            session=session,
+            user_agent=user_agent,
+            redactor=redactor,
             describe_error=lambda r: describe_csss_error(r.status, r.body, redactor),
-            max_response_bytes=max_response_bytes, coordinator=coordinator,
+            max_response_bytes=max_response_bytes,
+            coordinator=coordinator,
             account=account_key("csss", access_code, base_url),
         )
 
     @classmethod
-    def from_env(cls, *, environ: Mapping[str, str] | None = None,
-                 **options: Unpack[CSSSOptions]) -> Self:
+    def from_env(
+        cls, *, environ: Mapping[str, str] | None = None, **options: Unpack[CSSSOptions]
+    ) -> Self:
         """A client from the environment variables the CLI reads: ``CSSS_ACCESS_CODE`` and
         ``CSSS_SECRET`` (required), ``CSSS_BASE_URL`` (optional; a ``base_url`` option wins).
         ``environ`` replaces ``os.environ``; ``options`` are the constructor's. A missing
         variable is a :class:`ConfigurationError` naming it."""
         access_code, secret, base_url = credentials_from_env(
-            environ, ("CSSS_ACCESS_CODE", "CSSS_SECRET"), "CSSS_BASE_URL")
+            environ, ("CSSS_ACCESS_CODE", "CSSS_SECRET"), "CSSS_BASE_URL"
+        )
         if base_url is not None:
             options.setdefault("base_url", base_url)
         return cls(access_code, secret, **options)
 
     def __repr__(self) -> str:
-        return (f"CSSSClient(access_code={self.access_code!r}, base_url={self.base_url!r}, "
-                f"max_concurrency={self.max_concurrency})")
+        return (
+            f"CSSSClient(access_code={self.access_code!r}, base_url={self.base_url!r}, "
+            f"max_concurrency={self.max_concurrency})"
+        )
 
     async def _post(self, path: str, params: Mapping[str, object], *, what: str) -> RawResponse:
         """POST a signed body (signed by the transport's ``render`` hook at the last moment)."""
@@ -117,12 +127,25 @@ class CSSSClient(BaseClient):
         """
         require_positive_int("page_no", page_no)
         require_positive_int("page_size", page_size)
-        response = await self._post(CSSS_QUERY_ORDER_PATH, {
-            "device_id": device_id, "order_id": order_id, "order_status": order_status,
-            "order_type": order_type, "page_no": page_no, "page_size": page_size,
-        }, what=f"package orders page {page_no}")
-        return decode_package_order_answer(response.status, response.body, page_no=page_no,
-                                           page_size=page_size, redact=self._redactor)
+        response = await self._post(
+            CSSS_QUERY_ORDER_PATH,
+            {
+                "device_id": device_id,
+                "order_id": order_id,
+                "order_status": order_status,
+                "order_type": order_type,
+                "page_no": page_no,
+                "page_size": page_size,
+            },
+            what=f"package orders page {page_no}",
+        )
+        return decode_package_order_answer(
+            response.status,
+            response.body,
+            page_no=page_no,
+            page_size=page_size,
+            redact=self._redactor,
+        )
 
     def iter_package_orders(
         self,
@@ -147,13 +170,25 @@ class CSSSClient(BaseClient):
 
         async def fetch(page_no: int) -> Page[PackageOrder]:
             return await self.get_package_orders_page(
-                page_no, page_size, device_id=device_id, order_id=order_id,
-                order_status=order_status, order_type=order_type,
+                page_no,
+                page_size,
+                device_id=device_id,
+                order_id=order_id,
+                order_status=order_status,
+                order_type=order_type,
             )
 
-        return self._iterate(fetch, _package_order_key, page_size=page_size, ordered=ordered,
-                             dedupe=dedupe, read_ahead=read_ahead, label="package orders",
-                             start_page=start_page, limit=limit)
+        return self._iterate(
+            fetch,
+            _package_order_key,
+            page_size=page_size,
+            ordered=ordered,
+            dedupe=dedupe,
+            read_ahead=read_ahead,
+            label="package orders",
+            start_page=start_page,
+            limit=limit,
+        )
 
     def iter_package_order_pages(
         self,
@@ -172,9 +207,16 @@ class CSSSClient(BaseClient):
         """:meth:`iter_package_orders` a :class:`Page` at a time, to commit page by page
         (``request_id`` is None: the CSSS API sends none)."""
         return self.iter_package_orders(
-            page_size=page_size, ordered=ordered, dedupe=dedupe, device_id=device_id,
-            order_id=order_id, order_status=order_status, order_type=order_type,
-            read_ahead=read_ahead, start_page=start_page, limit=limit,
+            page_size=page_size,
+            ordered=ordered,
+            dedupe=dedupe,
+            device_id=device_id,
+            order_id=order_id,
+            order_status=order_status,
+            order_type=order_type,
+            read_ahead=read_ahead,
+            start_page=start_page,
+            limit=limit,
         ).iter_pages()
 
     iter_pages = iter_package_order_pages  # the one list of this API

@@ -92,7 +92,10 @@ def build_csss_body(
 
 
 def decode_csss_envelope(
-    document: object, *, status: int | None = 200, redact: Redactor | None = None,
+    document: object,
+    *,
+    status: int | None = 200,
+    redact: Redactor | None = None,
 ) -> Mapping[str, Any]:
     """Check a decoded CSSS answer and return its ``data`` object.
 
@@ -106,12 +109,11 @@ def decode_csss_envelope(
     success = document.get("success")
     if success is not True or code != CSSS_SUCCESS_CODE:
         if code is None and success is None:
-            raise ResponseFormatError(
-                "CSSS answer has neither 'code' nor 'success'", status=status
-            )
+            raise ResponseFormatError("CSSS answer has neither 'code' nor 'success'", status=status)
         message = error_field(document.get("message") or None, redact, 4 * QUOTE_LIMIT)
-        raise APIError(message or "CSSS request failed", status=status,
-                       code=error_field(code, redact))
+        raise APIError(
+            message or "CSSS request failed", status=status, code=error_field(code, redact)
+        )
     data = document.get("data")
     if not isinstance(data, Mapping):
         raise ResponseFormatError("CSSS 'data' is not an object", path="data", status=status)
@@ -127,20 +129,28 @@ def describe_csss_error(status: int, body: bytes, redact: Redactor | None = None
     kept = kept_body(body, redact)
     if isinstance(document, Mapping) and ("code" in document or "message" in document):
         message = error_field(document.get("message") or None, redact, 4 * QUOTE_LIMIT)
-        return cls(message or f"HTTP {status}", status=status,
-                   code=error_field(document.get("code"), redact), body=kept)
+        return cls(
+            message or f"HTTP {status}",
+            status=status,
+            code=error_field(document.get("code"), redact),
+            body=kept,
+        )
     snippet = body_snippet(body, redact)
-    return cls(f"HTTP {status}" + (f": {snippet}" if snippet else ""), status=status,
-               body=kept)
+    return cls(f"HTTP {status}" + (f": {snippet}" if snippet else ""), status=status, body=kept)
 
 
 def decode_package_order_page(
-    data: Mapping[str, Any], *, page_no: int, page_size: int, redact: Redactor | None = None,
+    data: Mapping[str, Any],
+    *,
+    page_no: int,
+    page_size: int,
+    redact: Redactor | None = None,
 ) -> Page[PackageOrder]:
     """A :class:`Page` from the ``data`` of a queryOrder answer (bad values quoted with
     secrets masked by ``redact``)."""
-    items = structure_items(data.get("package_order"), PackageOrder, path="data.package_order",
-                            redact=redact)
+    items = structure_items(
+        data.get("package_order"), PackageOrder, path="data.package_order", redact=redact
+    )
     meta = data.get("page")
     if meta is None:
         meta = {}
@@ -154,27 +164,50 @@ def decode_package_order_page(
     if total is None:
         raise ResponseFormatError("page has no 'total_count'", path="data.page.total_count")
     return Page.build(
-        items, page_no=number("cur_page_no") or page_no,
-        page_size=number("page_size") or page_size, total=total,
+        items,
+        page_no=number("cur_page_no") or page_no,
+        page_size=number("page_size") or page_size,
+        total=total,
         reported_total_pages=number("total_pages"),
     )
 
 
-_ROW_META = msgspec.defstruct("PackageOrderPageMeta", [
-    (key, Any, None) for key in ("cur_page_no", "page_size", "total_count", "total_pages")],
-    gc=False)
-_ANSWER = msgspec.defstruct("PackageOrderPageAnswer", [
-    ("code", Any, None), ("success", Any, None),
-    ("data", msgspec.defstruct("PackageOrderPageData", [
-        ("page", _ROW_META | None, None),
-        ("package_order", list[row_type(PackageOrder)] | None, None),  # type: ignore[misc]
-    ], gc=False) | None, None),
-], gc=False)
+_ROW_META = msgspec.defstruct(
+    "PackageOrderPageMeta",
+    [(key, Any, None) for key in ("cur_page_no", "page_size", "total_count", "total_pages")],
+    gc=False,
+)
+_ANSWER = msgspec.defstruct(
+    "PackageOrderPageAnswer",
+    [
+        ("code", Any, None),
+        ("success", Any, None),
+        (
+            "data",
+            msgspec.defstruct(
+                "PackageOrderPageData",
+                [
+                    ("page", _ROW_META | None, None),
+                    ("package_order", list[row_type(PackageOrder)] | None, None),  # type: ignore[misc]
+                ],
+                gc=False,
+            )
+            | None,
+            None,
+        ),
+    ],
+    gc=False,
+)
 _decode_answer = msgspec.json.Decoder(_ANSWER, float_hook=Decimal).decode
 
 
 def decode_package_order_answer(
-    status: int, body: bytes, *, page_no: int, page_size: int, redact: Redactor | None = None,
+    status: int,
+    body: bytes,
+    *,
+    page_no: int,
+    page_size: int,
+    redact: Redactor | None = None,
 ) -> Page[PackageOrder]:
     """A :class:`Page` from a whole queryOrder answer, as the envelope and page decoders would
     make it, or the error they would raise.
@@ -188,29 +221,38 @@ def decode_package_order_answer(
     if not 200 <= status < 300:
         raise describe_csss_error(status, body, redact)
     try:
-        data = decode_csss_envelope(decode_json(body, status=status, redact=redact),
-                                    status=status, redact=redact)
+        data = decode_csss_envelope(
+            decode_json(body, status=status, redact=redact), status=status, redact=redact
+        )
     except APIError as error:  # a business error (HTTP 200): keep the body, as for the others
         error.body = kept_body(body, redact)
         raise
-    return decode_package_order_page(data, page_no=page_no, page_size=page_size,
-                                     redact=redact)
+    return decode_package_order_page(data, page_no=page_no, page_size=page_size, redact=redact)
 
 
-def _fast_page(status: int, body: bytes, page_no: int,
-               page_size: int) -> Page[PackageOrder] | None:
+def _fast_page(status: int, body: bytes, page_no: int, page_size: int) -> Page[PackageOrder] | None:
     if not 200 <= status < 300:
         return None
     try:
         answer: Any = _decode_answer(body)
         data = answer.data
-        if answer.success is not True or answer.code != CSSS_SUCCESS_CODE or data is None \
-                or data.page is None:
+        if (
+            answer.success is not True
+            or answer.code != CSSS_SUCCESS_CODE
+            or data is None
+            or data.page is None
+        ):
             return None
         meta, rows = data.page, data.package_order
         items = [] if rows is None else list(map(row_fn(PackageOrder), rows))
-        return page_from_counts(items, total=meta.total_count, page_no=meta.cur_page_no,
-                                page_size=meta.page_size, total_pages=meta.total_pages,
-                                asked_no=page_no, asked_size=page_size)
+        return page_from_counts(
+            items,
+            total=meta.total_count,
+            page_no=meta.cur_page_no,
+            page_size=meta.page_size,
+            total_pages=meta.total_pages,
+            asked_no=page_no,
+            asked_size=page_size,
+        )
     except Exception:  # whatever did not fit: the general path says what and where
         return None

@@ -148,8 +148,7 @@ _repr.maxstring = _repr.maxother = _repr.maxlong = 4096  # cut after redaction, 
 _repr.maxlist = _repr.maxdict = _repr.maxtuple = _repr.maxset = 20
 
 
-def quote_value(value: object, redact: Redactor | None = None,
-                limit: int = QUOTE_LIMIT) -> str:
+def quote_value(value: object, redact: Redactor | None = None, limit: int = QUOTE_LIMIT) -> str:
     """A bad value for an error message: bounded in depth, secrets masked, then cut to
     ``limit`` characters (masking first, so a secret cut in half cannot show)."""
     return shorten((redact or _no_redaction)(_repr.repr(value)), limit)
@@ -286,8 +285,11 @@ class ConfigurationError(YeastarCSSSError, ValueError):
 
 
 _STATUS_ERRORS: dict[int, type[APIError]] = {
-    400: BadRequestError, 401: AuthenticationError, 403: PermissionDeniedError,
-    404: NotFoundError, 429: RateLimitError,
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    429: RateLimitError,
 }
 
 
@@ -311,8 +313,9 @@ def kept_body(body: bytes, redact: Redactor | None) -> str:
     text: str | None = None
     if redact is not None and len(body) <= _JSON_BODY_MASKED:
         try:
-            text = json.dumps(_mask_strings(json.loads(body), redact), ensure_ascii=False,
-                              separators=(",", ":"))
+            text = json.dumps(
+                _mask_strings(json.loads(body), redact), ensure_ascii=False, separators=(",", ":")
+            )
         except (ValueError, RecursionError):  # not JSON, or nested too deep: mask as text
             text = None
     if text is None:
@@ -336,8 +339,7 @@ def _mask_strings(value: object, redact: Redactor, depth: int = 0) -> object:
     if isinstance(value, list):
         return [_mask_strings(item, redact, depth) for item in value]
     if isinstance(value, dict):
-        return {redact(key): _mask_strings(item, redact, depth)
-                for key, item in value.items()}
+        return {redact(key): _mask_strings(item, redact, depth) for key, item in value.items()}
     return value
 
 

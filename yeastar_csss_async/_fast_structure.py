@@ -61,27 +61,37 @@ def _no_key() -> None:
 
 
 _GLOBALS: dict[str, object] = {
-    "_new": object.__new__, "_UTC": UTC, "_fromts": datetime.fromtimestamp,
-    "_str": str, "_int": int, "_Decimal": Decimal, "_list": list,
-    "_LO": FLOAT_EXACT_MS_MIN, "_HI": FLOAT_EXACT_MS_MAX,
-    "_to_str": to_str, "_to_int": to_int, "_to_decimal": to_decimal, "_epoch_ms": epoch_ms,
-    "_csss_date": csss_date, "_json_list": json_list, "_not_a_list": _not_a_list,
+    "_new": object.__new__,
+    "_UTC": UTC,
+    "_fromts": datetime.fromtimestamp,
+    "_str": str,
+    "_int": int,
+    "_Decimal": Decimal,
+    "_list": list,
+    "_LO": FLOAT_EXACT_MS_MIN,
+    "_HI": FLOAT_EXACT_MS_MAX,
+    "_to_str": to_str,
+    "_to_int": to_int,
+    "_to_decimal": to_decimal,
+    "_epoch_ms": epoch_ms,
+    "_csss_date": csss_date,
+    "_json_list": json_list,
+    "_not_a_list": _not_a_list,
     "_no_key": _no_key,
 }
 
 _DICT_EXPRESSIONS: dict[str, str] = {
     "str": "v if v.__class__ is _str or v is None else _to_str(v)",
     "int": "v if v.__class__ is _int or v is None else _to_int(v)",
-    "decimal": "v if (v.__class__ is _Decimal and v.is_finite()) or v is None "
-               "else _to_decimal(v)",
+    "decimal": "v if (v.__class__ is _Decimal and v.is_finite()) or v is None else _to_decimal(v)",
     "epoch_ms": "_fromts(v / 1000, _UTC) if v.__class__ is _int and _LO <= v <= _HI "
-                "else _epoch_ms(v)",
+    "else _epoch_ms(v)",
     "csss_date": "_csss_date(v)",
     "json_list": "v if v.__class__ is _list else _json_list(v)",
     "enum": "w if v.__class__ is _str and (w := {members}(v)) is not None else {hook}(v)",
     "model": "None if v is None else {sub}(v)",
     "model_list": "[{sub}(x) for x in v] if v.__class__ is _list else "
-                  "[] if v is None else _not_a_list(v)",
+    "[] if v is None else _not_a_list(v)",
 }
 """Per kind, the value of a field read from a dict: any JSON value may arrive."""
 
@@ -92,8 +102,7 @@ _ROW_EXPRESSIONS: dict[str, str] = {
     # msgspec hands ``float_hook`` JSON number text only, and JSON has no NaN or Infinity:
     # a Decimal in a row is finite.
     "decimal": "v if v.__class__ is _Decimal or v is None else _to_decimal(v)",
-    "epoch_ms": "_fromts(v / 1000, _UTC) if v is not None and _LO <= v <= _HI "
-                "else _epoch_ms(v)",
+    "epoch_ms": "_fromts(v / 1000, _UTC) if v is not None and _LO <= v <= _HI else _epoch_ms(v)",
     "json_list": "[] if v is None else v",
     "enum": "w if (w := {members}(v)) is not None else {hook}(v)",
     "model_list": "[] if v is None else [{sub}(x) for x in v]",
@@ -102,8 +111,13 @@ _ROW_EXPRESSIONS: dict[str, str] = {
 (see ``_ROW_FIELD_TYPES``), so only what the type does not settle is left to do."""
 
 _ROW_FIELD_TYPES: dict[str, Any] = {
-    "str": str | None, "int": int | None, "epoch_ms": int | None, "csss_date": str | None,
-    "enum": str | None, "json_list": list[Any] | None, "decimal": Any,
+    "str": str | None,
+    "int": int | None,
+    "epoch_ms": int | None,
+    "csss_date": str | None,
+    "enum": str | None,
+    "json_list": list[Any] | None,
+    "decimal": Any,
 }
 """The type msgspec checks (in C) when it decodes a row field. A value of another type makes
 it refuse the page, which then takes the general path: there a number sent as text is read as
@@ -138,8 +152,7 @@ def _field_lines(index: int, plan: FieldPlan, names: dict[str, object], rows: bo
         expression = expression.format(sub=f"_sub{index}")
     if plan.required:  # absent, null or "": the caller's detailed converter says which
         empty = "v is None" if plan.kind == "int" else "not v"
-        lines += [f"    v = {expression}", f"    if {empty}: _no_key()",
-                  f"    o.{plan.name} = v"]
+        lines += [f"    v = {expression}", f"    if {empty}: _no_key()", f"    o.{plan.name} = v"]
     else:
         lines.append(f"    o.{plan.name} = {expression}")
     return lines
@@ -149,10 +162,17 @@ def _builder(cls: type[Any]) -> type[Any]:
     """A subclass of ``cls`` that adds nothing to its layout and assigns attributes the plain
     way (both ``__setattr__`` and ``__delattr__`` must be object's for CPython to use its
     generic, specializable assignment); checked by building one and making it a ``cls``."""
-    builder = type(f"_{cls.__name__}Builder", (cls,), {
-        "__slots__": (), "__setattr__": object.__setattr__,
-        "__delattr__": object.__delattr__, "__module__": cls.__module__,
-        "__doc__": f"Private: builds {cls.__qualname__} instances (never seen outside)."})
+    builder = type(
+        f"_{cls.__name__}Builder",
+        (cls,),
+        {
+            "__slots__": (),
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+            "__module__": cls.__module__,
+            "__doc__": f"Private: builds {cls.__qualname__} instances (never seen outside).",
+        },
+    )
     probe: Any = object.__new__(builder)
     probe.__class__ = cls  # raises TypeError if the layouts differ: a bug, caught in tests
     return builder
@@ -213,8 +233,9 @@ def row_type(cls: type[Any]) -> type[msgspec.Struct]:
                 kind = _ROW_FIELD_TYPES[plan.kind]
             fields.append((plan.name, kind, msgspec.field(name=plan.key, default=None)))
             if plan.fallback is not None:
-                fields.append((_alt(plan.name), kind,
-                               msgspec.field(name=plan.fallback, default=None)))
+                fields.append(
+                    (_alt(plan.name), kind, msgspec.field(name=plan.fallback, default=None))
+                )
         # gc=False: a row holds only decoded JSON, which cannot form a cycle, and is dropped
         # as soon as its model is built; untracked, it never triggers a collection.
         _ROW_TYPES[cls] = msgspec.defstruct(f"{cls.__name__}Row", fields, gc=False)

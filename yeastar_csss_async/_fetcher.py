@@ -30,10 +30,18 @@ NO_SUCH_PAGE_STATUSES = frozenset({400, 404, 422})
 class PageFetcher(Generic[T]):
     """Owns the page fetch tasks of one iteration and the pages they brought."""
 
-    def __init__(self, fetch: Callable[[int], Awaitable[Page[T]]], plan: PagePlan, *,
-                 ordered: bool, max_ahead: int, label: str,
-                 key: Callable[[T], Hashable | None], read_ahead: int | None,
-                 wanted: int | None = None) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[int], Awaitable[Page[T]]],
+        plan: PagePlan,
+        *,
+        ordered: bool,
+        max_ahead: int,
+        label: str,
+        key: Callable[[T], Hashable | None],
+        read_ahead: int | None,
+        wanted: int | None = None,
+    ) -> None:
         self.fetch = fetch
         self.key = key
         self.plan = plan
@@ -162,11 +170,19 @@ class PageFetcher(Generic[T]):
                 # A strict server may answer "no such page" (400/404/422) for a page past its
                 # end instead of an empty page: for a page read only to prove the end, that
                 # is the end. Anything else there (5xx, 401, 429, a bad body) is an error.
-                logger.debug("%s: page %d past the reported end answered HTTP %s; done",
-                             self.label, page_no, error.status)
-                return page_no, Page.build((), page_no=page_no, page_size=self.plan.page_size,
-                                           total=self.plan.latest_total,
-                                           reported_total_pages=None)
+                logger.debug(
+                    "%s: page %d past the reported end answered HTTP %s; done",
+                    self.label,
+                    page_no,
+                    error.status,
+                )
+                return page_no, Page.build(
+                    (),
+                    page_no=page_no,
+                    page_size=self.plan.page_size,
+                    total=self.plan.latest_total,
+                    reported_total_pages=None,
+                )
             self._fail_fast(error)
             raise
         except Exception as error:
@@ -217,14 +233,21 @@ class PageFetcher(Generic[T]):
         if self.plan.repeated_at is not None:
             logger.warning(
                 "%s: page %d past the reported end repeats page %d (the server seems to "
-                "ignore the page number); the list ends there", self.label,
-                self.plan.repeated_at, self.plan.repeated_at - 1,
+                "ignore the page number); the list ends there",
+                self.label,
+                self.plan.repeated_at,
+                self.plan.repeated_at - 1,
             )
         if self.plan.unstable:
             logger.warning(
                 "%s: the list kept changing during %d passes; records that moved in the "
-                "last pass may be missing", self.label, self.plan.pass_no,
+                "last pass may be missing",
+                self.label,
+                self.plan.pass_no,
             )
         if self.plan.pass_no > 1 and not self.plan.unstable:
-            logger.debug("%s: the list changed while it was read; re-read %d time(s)",
-                         self.label, self.plan.pass_no - 1)
+            logger.debug(
+                "%s: the list changed while it was read; re-read %d time(s)",
+                self.label,
+                self.plan.pass_no - 1,
+            )

@@ -89,8 +89,10 @@ def _model_converter(kind: type[Any]) -> _Convert:
     names = [field.name for field in attrs.fields(kind)]  # identifiers: attrs checks them
     lines = ["def convert(model):"]
     lines += [f"    v{index} = model.{name}" for index, name in enumerate(names)]
-    items = ", ".join(f"{name!r}: v{index} if type(v{index}) in plain else jsonable(v{index})"
-                      for index, name in enumerate(names))
+    items = ", ".join(
+        f"{name!r}: v{index} if type(v{index}) in plain else jsonable(v{index})"
+        for index, name in enumerate(names)
+    )
     lines.append(f"    return {{{items}}}")
     namespace: dict[str, Any] = {"plain": _PLAIN, "jsonable": to_jsonable}
     exec(compile("\n".join(lines), f"<to_jsonable {kind.__qualname__}>", "exec"), namespace)

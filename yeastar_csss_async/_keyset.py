@@ -36,7 +36,7 @@ def _spelled(key: Hashable) -> tuple[_Namespace, int] | None:
         return None
     text = key
     letter = "" if text[:1].isdigit() else text[:1]
-    digits = text[len(letter):]
+    digits = text[len(letter) :]
     if not digits.isdigit() or len(digits) > _MAX_DIGITS:
         return None
     return (letter, len(digits)), int(digits)
@@ -80,8 +80,10 @@ class _IntSet:
 
     def nbytes(self) -> int:
         """Bytes held by the chunks' buffers (for the benchmark's memory account)."""
-        return sum(len(c) if isinstance(c, bytearray) else c.itemsize * len(c)
-                   for c in self._chunks.values())
+        return sum(
+            len(c) if isinstance(c, bytearray) else c.itemsize * len(c)
+            for c in self._chunks.values()
+        )
 
 
 class SeenKeys:

@@ -26,8 +26,9 @@ DEFAULT_MAX_PASSES = 5
 class PagePlan:
     """Which page to read next; fed with what each page reported. No I/O."""
 
-    def __init__(self, page_size: int, *, max_passes: int = DEFAULT_MAX_PASSES,
-                 start_page: int = 1) -> None:
+    def __init__(
+        self, page_size: int, *, max_passes: int = DEFAULT_MAX_PASSES, start_page: int = 1
+    ) -> None:
         self.page_size = page_size
         self.max_passes = max_passes
         self.start_page = start_page  # earlier pages: read only in a re-read (see _start_pass)
@@ -93,15 +94,22 @@ class PagePlan:
             pages += 1
         return pages
 
-    def record(self, page_no: int, total: int, reported_pages: int | None, count: int,
-               keys: tuple[Hashable, ...] | None = None) -> None:
+    def record(
+        self,
+        page_no: int,
+        total: int,
+        reported_pages: int | None,
+        count: int,
+        keys: tuple[Hashable, ...] | None = None,
+    ) -> None:
         """What page ``page_no`` reported: the total it saw, its totalPage, its record count,
         and (when :meth:`wants_keys` said so) the keys of its records in order."""
         self._outstanding -= 1
         self._totals[page_no] = total
         self.latest_total = total
-        self._reported_end = max(self._reported_end, reported_pages or 0,
-                                 -(-total // self.page_size))
+        self._reported_end = max(
+            self._reported_end, reported_pages or 0, -(-total // self.page_size)
+        )
         if keys is not None and count:
             self._keys[page_no] = keys
             count = self._unless_repeated(page_no, count)
@@ -147,8 +155,11 @@ class PagePlan:
             first = totals[0]
             pages = sorted(self._totals)
             k = 0
-            while k < len(pages) and self._totals[pages[k]] == first \
-                    and pages[k] == self.start_page + k:
+            while (
+                k < len(pages)
+                and self._totals[pages[k]] == first
+                and pages[k] == self.start_page + k
+            ):
                 k += 1
             self._prefix_pages, self._prefix_total = k, first
         else:

@@ -64,8 +64,16 @@ class PageIterator(AsyncIterator[T], Generic[T]):
         plan = PagePlan(page_size, max_passes=max_passes, start_page=start_page)
         # The fetch tasks reference only the fetcher, never this object, so dropping the
         # iterator (``break``) really drops it, and __del__ cancels the fetches at once.
-        self._fetcher = PageFetcher(fetch, plan, ordered=ordered, max_ahead=max_ahead,
-                                    label=label, key=key, read_ahead=read_ahead, wanted=limit)
+        self._fetcher = PageFetcher(
+            fetch,
+            plan,
+            ordered=ordered,
+            max_ahead=max_ahead,
+            label=label,
+            key=key,
+            read_ahead=read_ahead,
+            wanted=limit,
+        )
         self._key = key
         self._dedupe = dedupe
         self._items: Sequence[T] = ()
@@ -92,8 +100,10 @@ class PageIterator(AsyncIterator[T], Generic[T]):
 
     def __repr__(self) -> str:
         fetcher = self._fetcher
-        return (f"PageIterator({fetcher.label}, pages_read={fetcher.pages_read}, "
-                f"in_flight={len(fetcher.tasks)}, closed={fetcher.closed})")
+        return (
+            f"PageIterator({fetcher.label}, pages_read={fetcher.pages_read}, "
+            f"in_flight={len(fetcher.tasks)}, closed={fetcher.closed})"
+        )
 
     def __aiter__(self) -> PageIterator[T]:
         return self
@@ -102,7 +112,9 @@ class PageIterator(AsyncIterator[T], Generic[T]):
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
@@ -121,12 +133,16 @@ class PageIterator(AsyncIterator[T], Generic[T]):
 
     def _claim(self, mode: str) -> None:
         if self._waiting:
-            raise RuntimeError("anext(): this PageIterator is already being read by another "
-                               "task; one iterator has one consumer")
+            raise RuntimeError(
+                "anext(): this PageIterator is already being read by another "
+                "task; one iterator has one consumer"
+            )
         if self._mode != mode:
             if self._mode is not None:
-                raise RuntimeError(f"this PageIterator is already read as {self._mode}; "
-                                   f"make another one to read it as {mode}")
+                raise RuntimeError(
+                    f"this PageIterator is already read as {self._mode}; "
+                    f"make another one to read it as {mode}"
+                )
             self._mode = mode
 
     async def _next_from_pages(self) -> T:
@@ -225,7 +241,9 @@ class PageStream(AsyncIterator[Page[T]], Generic[T]):
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()

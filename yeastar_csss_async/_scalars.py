@@ -49,8 +49,10 @@ class BadValue(ValueError):
         self.what = what
 
     def describe(self, redact: Redactor | None) -> str:
-        return (f"expected {self.what}, got {type(self.value).__name__} "
-                f"{quote_value(self.value, redact)}")
+        return (
+            f"expected {self.what}, got {type(self.value).__name__} "
+            f"{quote_value(self.value, redact)}"
+        )
 
 
 def reject(value: object, what: str) -> BadValue:
@@ -203,6 +205,7 @@ def required_int(value: object, _: object = None) -> int:
 
 # One flat function per optional scalar, with the type the API normally sends checked first:
 # these run for every field of every record (cattrs' own Optional handling dispatches per call).
+
 
 def opt_str(value: object, _: object = None) -> str | None:
     if value is None or value.__class__ is str:

@@ -27,12 +27,18 @@ from .models import (
 __all__ = ["MODELS", "FieldPlan", "Kind", "field_plans", "json_key"]
 
 MODELS: tuple[type[Any], ...] = (
-    Order, EndUserInfo, ServiceInfo, Product, SubscriptionProduct, PackageOrder,
+    Order,
+    EndUserInfo,
+    ServiceInfo,
+    Product,
+    SubscriptionProduct,
+    PackageOrder,
 )
 """Every model structured from JSON, nested ones before the ones that hold them."""
 
-Kind = Literal["str", "int", "decimal", "epoch_ms", "csss_date", "json_list", "enum", "model",
-               "model_list"]
+Kind = Literal[
+    "str", "int", "decimal", "epoch_ms", "csss_date", "json_list", "enum", "model", "model_list"
+]
 
 _CSSS_DATE_FIELDS = frozenset({"order_date", "active_date", "expire_date"})
 """Datetime fields in the CSSS text format; every other datetime is epoch milliseconds."""
@@ -107,8 +113,19 @@ def _plans(cls: type[Any]) -> tuple[FieldPlan, ...]:
     for field in attrs.fields(cls):
         hint = hints[field.name]
         kind, target = _kind(field.name, hint)
-        required = kind in ("str", "int") and type(None) not in typing.get_args(hint) \
+        required = (
+            kind in ("str", "int")
+            and type(None) not in typing.get_args(hint)
             and field.default is attrs.NOTHING
-        plans.append(FieldPlan(field.name, json_key(cls, field.name), kind, target,
-                               FALLBACK_KEYS.get(cls, {}).get(field.name), required))
+        )
+        plans.append(
+            FieldPlan(
+                field.name,
+                json_key(cls, field.name),
+                kind,
+                target,
+                FALLBACK_KEYS.get(cls, {}).get(field.name),
+                required,
+            )
+        )
     return tuple(plans)

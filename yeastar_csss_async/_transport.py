@@ -183,8 +183,9 @@ class Transport:
         """True once :meth:`aclose` ran (on this transport or the one it is a view of)."""
         return self._shared.closed
 
-    def with_options(self, *, timeout: float | None = None,
-                     retry: RetryPolicy | None = None) -> Transport:
+    def with_options(
+        self, *, timeout: float | None = None, retry: RetryPolicy | None = None
+    ) -> Transport:
         """A view with its own ``timeout`` and ``retry`` that shares everything else: the
         session, the concurrency slots, the pause gate, the stats and the closed state."""
         view = copy.copy(self)
@@ -218,7 +219,8 @@ class Transport:
                 raise RuntimeError(
                     "this client was first used in another event loop (a client, its session "
                     "and its token belong to one loop): create one client per event loop, "
-                    "e.g. inside the coroutine you pass to asyncio.run()")
+                    "e.g. inside the coroutine you pass to asyncio.run()"
+                )
             shared.loop = loop
 
     async def aclose(self) -> None:
@@ -236,9 +238,7 @@ class Transport:
             return
         await session.close()
 
-    async def send(
-        self, build: Callable[[], Awaitable[RequestSpec]], *, label: str
-    ) -> RawResponse:
+    async def send(self, build: Callable[[], Awaitable[RequestSpec]], *, label: str) -> RawResponse:
         """Send a request with retries; return the first answer that is not retried.
 
         ``build`` is awaited before every attempt, outside the concurrency slot. ``label``
@@ -256,8 +256,10 @@ class Transport:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 failure = exc
             if failure is not None:  # handled outside the except: nothing chains it
-                if isinstance(failure, _NOT_RETRIED_CLIENT_ERRORS) \
-                        or attempt >= policy.max_attempts:
+                if (
+                    isinstance(failure, _NOT_RETRIED_CLIENT_ERRORS)
+                    or attempt >= policy.max_attempts
+                ):
                     raise self._transport_error(failure, label, attempt)
                 delay = policy.backoff(attempt, self._rng)
                 self._log_retry(label, type(failure).__name__, delay, attempt)
@@ -310,7 +312,10 @@ class Transport:
                     await link.pause(pause)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
-                "%s %s -> HTTP %d in %.3fs", spec.method, spec.path, raw.status,
+                "%s %s -> HTTP %d in %.3fs",
+                spec.method,
+                spec.path,
+                raw.status,
                 time.monotonic() - started,
                 extra={"method": spec.method, "path": spec.path, "status": raw.status},
             )
@@ -333,14 +338,20 @@ class Transport:
         self.gate.pause(retry_after)
         return retry_after
 
-    async def _exchange(self, session: aiohttp.ClientSession, spec: RequestSpec, url: str,
-                        headers: dict[str, str]) -> RawResponse:
+    async def _exchange(
+        self, session: aiohttp.ClientSession, spec: RequestSpec, url: str, headers: dict[str, str]
+    ) -> RawResponse:
         """One request and its whole answer (the caller holds a slot)."""
         data = spec.render() if spec.render is not None else spec.data
         self.stats.requests += 1
         async with session.request(
-            spec.method, url, params=spec.params, data=data, headers=headers,
-            timeout=self._timeout, allow_redirects=False,
+            spec.method,
+            url,
+            params=spec.params,
+            data=data,
+            headers=headers,
+            timeout=self._timeout,
+            allow_redirects=False,
         ) as response:
             body = await self._read_body(response)
             return RawResponse(response.status, response.headers, body)
@@ -354,8 +365,10 @@ class Transport:
         if declared is not None and declared > limit:
             response.close()
             raise self._too_large(response.status, f"declares {declared} bytes")
-        if declared is not None and response.headers.get("Content-Encoding",
-                                                         "identity") == "identity":
+        if (
+            declared is not None
+            and response.headers.get("Content-Encoding", "identity") == "identity"
+        ):
             return await response.read()  # exactly the declared length, not more
         # Chunked, or compressed (a small Content-Length can inflate to anything): count the
         # decoded bytes as they come.
@@ -372,12 +385,18 @@ class Transport:
     def _too_large(self, status: int, what: str) -> ResponseFormatError:
         return ResponseFormatError(
             f"answer {what}, more than max_response_bytes={self.max_response_bytes}; "
-            "not read further", status=status)
+            "not read further",
+            status=status,
+        )
 
     def _log_retry(self, label: str, reason: str, delay: float, attempt: int) -> None:
         logger.debug(
             "retrying %s after %s in %.2fs (attempt %d of %d)",
-            label, reason, delay, attempt + 1, self.retry.max_attempts,
+            label,
+            reason,
+            delay,
+            attempt + 1,
+            self.retry.max_attempts,
         )
 
     def _transport_error(self, exc: BaseException, label: str, attempts: int) -> TransportError:
@@ -387,8 +406,7 @@ class Transport:
         kind = "timed out" if timed_out else "failed"
         detail = shorten(self._redact(str(exc)), 2 * QUOTE_LIMIT) or type(exc).__name__
         cls = TransportTimeoutError if timed_out else TransportConnectionError
-        return cls(
-            f"{label} {kind} after {attempts} attempt(s): {type(exc).__name__}: {detail}")
+        return cls(f"{label} {kind} after {attempts} attempt(s): {type(exc).__name__}: {detail}")
 
     def _exhausted(
         self, response: RawResponse, label: str, attempts: int, retry_after: float | None
@@ -397,12 +415,20 @@ class Transport:
         message = f"{label}: {error.message} (gave up after {attempts} attempt(s))"
         if response.status == 429:
             return RateLimitError(
-                message, status=429, code=error.code, request_id=error.request_id,
-                retry_after=retry_after, body=error.body,
+                message,
+                status=429,
+                code=error.code,
+                request_id=error.request_id,
+                retry_after=retry_after,
+                body=error.body,
             )
         return api_error_class(error.status, error.code)(
-            message, status=error.status, code=error.code, request_id=error.request_id,
-            body=error.body)
+            message,
+            status=error.status,
+            code=error.code,
+            request_id=error.request_id,
+            body=error.body,
+        )
 
     def _too_long(self, response: RawResponse, label: str, retry_after: float) -> RateLimitError:
         error = self._describe_error(response)
@@ -410,5 +436,9 @@ class Transport:
         return RateLimitError(
             f"{label}: the server asks to wait {asked} (Retry-After), longer than "
             f"max_retry_after={self.retry.max_retry_after:g}s; not retried",
-            status=response.status, code=error.code, request_id=error.request_id,
-            retry_after=retry_after, body=error.body)
+            status=response.status,
+            code=error.code,
+            request_id=error.request_id,
+            retry_after=retry_after,
+            body=error.body,
+        )

@@ -22,8 +22,9 @@ def require_text(name: str, value: object) -> str:
     except UnicodeEncodeError:  # a lone surrogate, e.g. from a badly decoded environment
         encodable = False
     if not encodable:  # raised outside the handler: the UnicodeEncodeError holds the value
-        raise ValueError(f"{name} cannot be encoded as UTF-8 (it holds a lone surrogate); "
-                         "check how it was read")
+        raise ValueError(
+            f"{name} cannot be encoded as UTF-8 (it holds a lone surrogate); check how it was read"
+        )
     return value
 
 
@@ -43,7 +44,11 @@ def require_positive_int(name: str, value: object) -> int:
 
 def require_seconds(name: str, value: object) -> float:
     """A duration must be a finite number of seconds > 0 (bool is not accepted)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not math.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
     return float(value)

@@ -14,7 +14,12 @@ from ._errors import QUOTE_LIMIT, Redactor, ResponseFormatError, quote_value, sh
 from .models import Page
 
 __all__ = [
-    "MAX_COUNT", "body_snippet", "decode_json", "error_field", "page_from_counts", "parse_count",
+    "MAX_COUNT",
+    "body_snippet",
+    "decode_json",
+    "error_field",
+    "page_from_counts",
+    "parse_count",
     "whole_number",
 ]
 
@@ -30,8 +35,9 @@ _SNIPPET_SOURCE = 65536  # bytes of a body decoded (and redacted) to make a snip
 _decode = msgspec.json.Decoder(float_hook=Decimal).decode  # gets each float's text: exact
 
 
-def decode_json(body: bytes, *, status: int | None = None,
-                redact: Redactor | None = None) -> object:
+def decode_json(
+    body: bytes, *, status: int | None = None, redact: Redactor | None = None
+) -> object:
     """Decode a JSON body; fractional numbers become ``Decimal`` with the digits sent.
 
     msgspec decodes it (about twice as fast as ``json``); what msgspec refuses is tried once
@@ -50,12 +56,11 @@ def decode_json(body: bytes, *, status: int | None = None,
         reason = "nested too deep" if isinstance(exc, RecursionError) else type(exc).__name__
     # Raised here, outside the handler: the decoder's error holds the whole body.
     raise ResponseFormatError(
-        f"answer is not JSON ({reason}); it starts {body_snippet(body, redact)!r}",
-        status=status)
+        f"answer is not JSON ({reason}); it starts {body_snippet(body, redact)!r}", status=status
+    )
 
 
-def body_snippet(body: bytes, redact: Redactor | None = None,
-                 limit: int = QUOTE_LIMIT) -> str:
+def body_snippet(body: bytes, redact: Redactor | None = None, limit: int = QUOTE_LIMIT) -> str:
     """The start of a body as one line of text, secrets masked *before* it is cut."""
     text = body[:_SNIPPET_SOURCE].decode("utf-8", "replace")
     if redact is not None:
@@ -63,8 +68,7 @@ def body_snippet(body: bytes, redact: Redactor | None = None,
     return shorten(text, limit)
 
 
-def error_field(value: object, redact: Redactor | None,
-                limit: int = QUOTE_LIMIT) -> str | None:
+def error_field(value: object, redact: Redactor | None, limit: int = QUOTE_LIMIT) -> str | None:
     """A server-sent field (code, message, request id) for an error attribute: secrets masked,
     then cut to one line of ``limit`` characters; None stays None."""
     if value is None:
@@ -88,8 +92,9 @@ def parse_count(value: object) -> int | None:
     return number
 
 
-def whole_number(mapping: Mapping[str, Any], key: str, *, path: str,
-                 redact: Redactor | None = None) -> int | None:
+def whole_number(
+    mapping: Mapping[str, Any], key: str, *, path: str, redact: Redactor | None = None
+) -> int | None:
     """``mapping[key]`` read with :func:`parse_count`; None when absent or null. Anything else
     is a :class:`ResponseFormatError` naming the path and quoting the value, redacted."""
     value = mapping.get(key)
@@ -99,17 +104,31 @@ def whole_number(mapping: Mapping[str, Any], key: str, *, path: str,
         pass
     raise ResponseFormatError(
         f"expected a whole number in 0..{MAX_COUNT}, got {quote_value(value, redact)}",
-        path=f"{path}.{key}")
+        path=f"{path}.{key}",
+    )
 
 
-def page_from_counts(items: Sequence[T], *, total: object, page_no: object,
-                     page_size: object, total_pages: object, asked_no: int,
-                     asked_size: int, request_id: str | None = None) -> Page[T] | None:
+def page_from_counts(
+    items: Sequence[T],
+    *,
+    total: object,
+    page_no: object,
+    page_size: object,
+    total_pages: object,
+    asked_no: int,
+    asked_size: int,
+    request_id: str | None = None,
+) -> Page[T] | None:
     """A :class:`Page` from a page's raw count fields (page number and size default to the
     ones asked for), or None when the total is missing. Raises ValueError on a bad count."""
     number = parse_count(total)
     if number is None:
         return None
-    return Page.build(items, page_no=parse_count(page_no) or asked_no,
-                      page_size=parse_count(page_size) or asked_size, total=number,
-                      reported_total_pages=parse_count(total_pages), request_id=request_id)
+    return Page.build(
+        items,
+        page_no=parse_count(page_no) or asked_no,
+        page_size=parse_count(page_size) or asked_size,
+        total=number,
+        reported_total_pages=parse_count(total_pages),
+        request_id=request_id,
+    )

@@ -80,31 +80,42 @@ class YeastarPartnerClient(BaseClient):
         self.client_id = require_text("client_id", client_id)
         redactor = Redactor([require_text("client_secret", client_secret)])
         super().__init__(
-            base_url=base_url, max_concurrency=max_concurrency, retry=retry, timeout=timeout,
-            session=session, user_agent=user_agent, redactor=redactor,
+            base_url=base_url,
+            max_concurrency=max_concurrency,
+            retry=retry,
+            timeout=timeout,
+            session=session,
+            user_agent=user_agent,
+            redactor=redactor,
             describe_error=lambda r: describe_yeastar_error(r.status, r.body, redactor),
-            max_response_bytes=max_response_bytes, coordinator=coordinator,
+            max_response_bytes=max_response_bytes,
+            coordinator=coordinator,
             account=account_key("yeastar", client_id, base_url),
         )
-        self._tokens = TokenManager(self._request_token, client_id, client_secret, redactor,
-                                    self._transport.link)
+        self._tokens = TokenManager(
+            self._request_token, client_id, client_secret, redactor, self._transport.link
+        )
 
     @classmethod
-    def from_env(cls, *, environ: Mapping[str, str] | None = None,
-                 **options: Unpack[YeastarOptions]) -> Self:
+    def from_env(
+        cls, *, environ: Mapping[str, str] | None = None, **options: Unpack[YeastarOptions]
+    ) -> Self:
         """A client from the environment variables the CLI reads: ``YEASTAR_CLIENT_ID`` and
         ``YEASTAR_CLIENT_SECRET`` (required), ``YEASTAR_BASE_URL`` (optional; a ``base_url``
         option wins). ``environ`` replaces ``os.environ``; ``options`` are the constructor's.
         A missing variable is a :class:`ConfigurationError` naming it."""
         client_id, client_secret, base_url = credentials_from_env(
-            environ, ("YEASTAR_CLIENT_ID", "YEASTAR_CLIENT_SECRET"), "YEASTAR_BASE_URL")
+            environ, ("YEASTAR_CLIENT_ID", "YEASTAR_CLIENT_SECRET"), "YEASTAR_BASE_URL"
+        )
         if base_url is not None:
             options.setdefault("base_url", base_url)
         return cls(client_id, client_secret, **options)
 
     def __repr__(self) -> str:
-        return (f"YeastarPartnerClient(client_id={self.client_id!r}, base_url={self.base_url!r}, "
-                f"max_concurrency={self.max_concurrency})")
+        return (
+            f"YeastarPartnerClient(client_id={self.client_id!r}, base_url={self.base_url!r}, "
+            f"max_concurrency={self.max_concurrency})"
+        )
 
     async def aclose(self) -> None:
         """Stop a token renewal under way, then close the HTTP session if the client created
@@ -127,11 +138,16 @@ class YeastarPartnerClient(BaseClient):
             return spec
 
         response = await self._transport.send(build, label=f"token request (POST {TOKEN_PATH})")
-        return decode_token(decode_yeastar_envelope(response.status, response.body,
-                                                    self._redactor))
+        return decode_token(decode_yeastar_envelope(response.status, response.body, self._redactor))
 
-    async def _get(self, path: str, params: Mapping[str, str] | None,
-                   read: Callable[[RawResponse], R], *, what: str) -> R:
+    async def _get(
+        self,
+        path: str,
+        params: Mapping[str, str] | None,
+        read: Callable[[RawResponse], R],
+        *,
+        what: str,
+    ) -> R:
         """GET with the Bearer token; the answer goes through ``read`` (which raises the
         API's errors). On a token rejection the request is replayed; it is rejected for good
         only after it re-authenticated itself once (see ``_MAX_SENDS``)."""
@@ -142,8 +158,9 @@ class YeastarPartnerClient(BaseClient):
         async def build() -> RequestSpec:
             token = tokens.current() or await tokens.token()
             used.append(token)
-            return RequestSpec("GET", path, params=params,
-                               headers={"Authorization": f"Bearer {token}"})
+            return RequestSpec(
+                "GET", path, params=params, headers={"Authorization": f"Bearer {token}"}
+            )
 
         label = f"{what} (GET {path})"  # names the list and page in logs and errors
         reauthenticated = False
@@ -163,16 +180,33 @@ class YeastarPartnerClient(BaseClient):
         assert rejection is not None
         if isinstance(rejection, AuthenticationError):
             raise rejection
-        raise AuthenticationError(rejection.message, status=rejection.status,
-                                  code=rejection.code, request_id=rejection.request_id,
-                                  body=rejection.body)
+        raise AuthenticationError(
+            rejection.message,
+            status=rejection.status,
+            code=rejection.code,
+            request_id=rejection.request_id,
+            body=rejection.body,
+        )
 
-    async def _get_page(self, path: str, item_type: type[T], page_no: int, page_size: int,
-                        params: Mapping[str, str], *, what: str) -> Page[T]:
+    async def _get_page(
+        self,
+        path: str,
+        item_type: type[T],
+        page_no: int,
+        page_size: int,
+        params: Mapping[str, str],
+        *,
+        what: str,
+    ) -> Page[T]:
         def read(response: RawResponse) -> Page[T]:
-            return decode_page_answer(response.status, response.body, item_type,
-                                      page_no=page_no, page_size=page_size,
-                                      redact=self._redactor)
+            return decode_page_answer(
+                response.status,
+                response.body,
+                item_type,
+                page_no=page_no,
+                page_size=page_size,
+                redact=self._redactor,
+            )
 
         return await self._get(path, params, read, what=f"{what} page {page_no}")
 
@@ -185,13 +219,24 @@ class YeastarPartnerClient(BaseClient):
         """One page of Query Order List (``GET /order/openapi/order/v1/page``)."""
         require_positive_int("page_no", page_no)
         require_positive_int("page_size", page_size)
-        return await self._get_page(ORDER_LIST_PATH, Order, page_no, page_size,
-                                    {"pageNo": str(page_no), "pageSize": str(page_size)},
-                                    what="orders")
+        return await self._get_page(
+            ORDER_LIST_PATH,
+            Order,
+            page_no,
+            page_size,
+            {"pageNo": str(page_no), "pageSize": str(page_size)},
+            what="orders",
+        )
 
     def iter_orders(
-        self, *, page_size: int = 100, ordered: bool = True, dedupe: bool = True,
-        read_ahead: int | None = None, start_page: int = 1, limit: int | None = None,
+        self,
+        *,
+        page_size: int = 100,
+        ordered: bool = True,
+        dedupe: bool = True,
+        read_ahead: int | None = None,
+        start_page: int = 1,
+        limit: int | None = None,
     ) -> PageIterator[Order]:
         """Every order, streamed as pages arrive (pages fetched concurrently).
 
@@ -210,19 +255,36 @@ class YeastarPartnerClient(BaseClient):
         """
         return self._iterate(
             functools.partial(self.get_orders_page, page_size=page_size),
-            _order_key, page_size=page_size, ordered=ordered, dedupe=dedupe,
-            read_ahead=read_ahead, label="orders", start_page=start_page, limit=limit,
+            _order_key,
+            page_size=page_size,
+            ordered=ordered,
+            dedupe=dedupe,
+            read_ahead=read_ahead,
+            label="orders",
+            start_page=start_page,
+            limit=limit,
         )
 
     def iter_order_pages(
-        self, *, page_size: int = 100, ordered: bool = True, dedupe: bool = True,
-        read_ahead: int | None = None, start_page: int = 1, limit: int | None = None,
+        self,
+        *,
+        page_size: int = 100,
+        ordered: bool = True,
+        dedupe: bool = True,
+        read_ahead: int | None = None,
+        start_page: int = 1,
+        limit: int | None = None,
     ) -> PageStream[Order]:
         """:meth:`iter_orders` a :class:`Page` at a time (``page.items``, ``page.page_no``,
         ``page.total``, ``page.request_id``), to commit page by page."""
-        return self.iter_orders(page_size=page_size, ordered=ordered, dedupe=dedupe,
-                                read_ahead=read_ahead, start_page=start_page,
-                                limit=limit).iter_pages()
+        return self.iter_orders(
+            page_size=page_size,
+            ordered=ordered,
+            dedupe=dedupe,
+            read_ahead=read_ahead,
+            start_page=start_page,
+            limit=limit,
+        ).iter_pages()
 
     # --- products --------------------------------------------------------------------------
 
@@ -233,13 +295,28 @@ class YeastarPartnerClient(BaseClient):
         require_positive_int("product_id", product_id)
         require_positive_int("page_no", page_no)
         require_positive_int("page_size", page_size)
-        return await self._get_page(PRODUCT_LIST_PATH, Product, page_no, page_size, {
-            "productId": str(product_id), "pageNo": str(page_no), "pageSize": str(page_size),
-        }, what=f"products of line {product_id}")
+        return await self._get_page(
+            PRODUCT_LIST_PATH,
+            Product,
+            page_no,
+            page_size,
+            {
+                "productId": str(product_id),
+                "pageNo": str(page_no),
+                "pageSize": str(page_size),
+            },
+            what=f"products of line {product_id}",
+        )
 
     def iter_products(
-        self, product_id: int, *, page_size: int = 100, ordered: bool = True,
-        dedupe: bool = True, read_ahead: int | None = None, start_page: int = 1,
+        self,
+        product_id: int,
+        *,
+        page_size: int = 100,
+        ordered: bool = True,
+        dedupe: bool = True,
+        read_ahead: int | None = None,
+        start_page: int = 1,
         limit: int | None = None,
     ) -> PageIterator[Product]:
         """Every product of one product line, streamed (see :meth:`iter_orders`).
@@ -251,39 +328,78 @@ class YeastarPartnerClient(BaseClient):
         async def fetch(page_no: int) -> Page[Product]:
             return await self.get_products_page(product_id, page_no, page_size)
 
-        return self._iterate(fetch, _product_key, page_size=page_size, ordered=ordered,
-                             dedupe=dedupe, read_ahead=read_ahead,
-                             label=f"products of line {product_id}", start_page=start_page,
-                             limit=limit)
+        return self._iterate(
+            fetch,
+            _product_key,
+            page_size=page_size,
+            ordered=ordered,
+            dedupe=dedupe,
+            read_ahead=read_ahead,
+            label=f"products of line {product_id}",
+            start_page=start_page,
+            limit=limit,
+        )
 
     def iter_product_pages(
-        self, product_id: int, *, page_size: int = 100, ordered: bool = True,
-        dedupe: bool = True, read_ahead: int | None = None, start_page: int = 1,
+        self,
+        product_id: int,
+        *,
+        page_size: int = 100,
+        ordered: bool = True,
+        dedupe: bool = True,
+        read_ahead: int | None = None,
+        start_page: int = 1,
         limit: int | None = None,
     ) -> PageStream[Product]:
         """:meth:`iter_products` a :class:`Page` at a time (see :meth:`iter_order_pages`)."""
-        return self.iter_products(product_id, page_size=page_size, ordered=ordered,
-                                  dedupe=dedupe, read_ahead=read_ahead,
-                                  start_page=start_page, limit=limit).iter_pages()
+        return self.iter_products(
+            product_id,
+            page_size=page_size,
+            ordered=ordered,
+            dedupe=dedupe,
+            read_ahead=read_ahead,
+            start_page=start_page,
+            limit=limit,
+        ).iter_pages()
 
     @overload
     def iter_pages(
-        self, what: Literal["orders"] = "orders", *, product_id: None = None,
-        page_size: int = 100, ordered: bool = True, dedupe: bool = True,
-        read_ahead: int | None = None, start_page: int = 1, limit: int | None = None,
+        self,
+        what: Literal["orders"] = "orders",
+        *,
+        product_id: None = None,
+        page_size: int = 100,
+        ordered: bool = True,
+        dedupe: bool = True,
+        read_ahead: int | None = None,
+        start_page: int = 1,
+        limit: int | None = None,
     ) -> PageStream[Order]: ...
 
     @overload
     def iter_pages(
-        self, what: Literal["products"] | None = None, *, product_id: int,
-        page_size: int = 100, ordered: bool = True, dedupe: bool = True,
-        read_ahead: int | None = None, start_page: int = 1, limit: int | None = None,
+        self,
+        what: Literal["products"] | None = None,
+        *,
+        product_id: int,
+        page_size: int = 100,
+        ordered: bool = True,
+        dedupe: bool = True,
+        read_ahead: int | None = None,
+        start_page: int = 1,
+        limit: int | None = None,
     ) -> PageStream[Product]: ...
 
     def iter_pages(
-        self, what: Literal["orders", "products"] | None = None, *,
-        product_id: int | None = None, page_size: int = 100, ordered: bool = True,
-        dedupe: bool = True, read_ahead: int | None = None, start_page: int = 1,
+        self,
+        what: Literal["orders", "products"] | None = None,
+        *,
+        product_id: int | None = None,
+        page_size: int = 100,
+        ordered: bool = True,
+        dedupe: bool = True,
+        read_ahead: int | None = None,
+        start_page: int = 1,
         limit: int | None = None,
     ) -> PageStream[Order] | PageStream[Product]:
         """The pages of a list: ``iter_pages()`` (or ``iter_pages("orders")``) is
@@ -291,8 +407,14 @@ class YeastarPartnerClient(BaseClient):
         ``iter_pages("products", product_id=13)``) is :meth:`iter_product_pages`."""
         if what is None:
             what = "orders" if product_id is None else "products"
-        options = {"page_size": page_size, "ordered": ordered, "dedupe": dedupe,
-                   "read_ahead": read_ahead, "start_page": start_page, "limit": limit}
+        options = {
+            "page_size": page_size,
+            "ordered": ordered,
+            "dedupe": dedupe,
+            "read_ahead": read_ahead,
+            "start_page": start_page,
+            "limit": limit,
+        }
         if what == "orders":
             if product_id is not None:
                 raise ValueError("product_id applies to products only")
@@ -306,10 +428,10 @@ class YeastarPartnerClient(BaseClient):
     async def list_subscription_products(self) -> list[SubscriptionProduct]:
         """The product lines this account may subscribe to (their ``product_id``s are what
         :meth:`iter_products` takes)."""
-        result = await self._get(SUBSCRIPTION_PRODUCTS_PATH, None, self._result,
-                                 what="product lines")
-        return structure_items(result, SubscriptionProduct, path="result",
-                               redact=self._redactor)
+        result = await self._get(
+            SUBSCRIPTION_PRODUCTS_PATH, None, self._result, what="product lines"
+        )
+        return structure_items(result, SubscriptionProduct, path="result", redact=self._redactor)
 
 
 _order_key: Callable[[Order], str] = operator.attrgetter("id")

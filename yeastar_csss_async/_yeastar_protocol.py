@@ -52,8 +52,7 @@ T = TypeVar("T")
 
 def credentials_form(client_id: str, client_secret: str) -> dict[str, str]:
     """Form body of Request Access Token."""
-    return {"grant_type": "pp_credentials", "client_id": client_id,
-            "client_secret": client_secret}
+    return {"grant_type": "pp_credentials", "client_id": client_id, "client_secret": client_secret}
 
 
 def refresh_form(refresh_token: str) -> dict[str, str]:
@@ -70,10 +69,19 @@ class TokenGrant:
     expires_in: float
 
 
-TOKEN_REJECTION_CODES = frozenset({
-    "invalid_token", "token_invalid", "token_expired", "expired_token", "invalid_access_token",
-    "access_token_invalid", "access_token_expired", "token_not_found", "unauthorized",
-})
+TOKEN_REJECTION_CODES = frozenset(
+    {
+        "invalid_token",
+        "token_invalid",
+        "token_expired",
+        "expired_token",
+        "invalid_access_token",
+        "access_token_invalid",
+        "access_token_expired",
+        "token_not_found",
+        "unauthorized",
+    }
+)
 """Error codes that mean "this access token is not (or no longer) good": renew and replay.
 A code that merely contains "token" (``token_quota_exceeded``) is an ordinary error."""
 
@@ -83,15 +91,23 @@ def is_token_rejection(error: APIError) -> bool:
     return error.status == 401 or (error.code or "").lower() in TOKEN_REJECTION_CODES
 
 
-def _error_from(document: Mapping[str, Any], status: int | None, body: bytes,
-                redact: Redactor | None) -> APIError:
+def _error_from(
+    document: Mapping[str, Any], status: int | None, body: bytes, redact: Redactor | None
+) -> APIError:
     code = error_field(document.get("code"), redact)
-    message = (error_field(document.get("detailMessage"), redact, 4 * QUOTE_LIMIT) or code
-               or "Yeastar request failed")
+    message = (
+        error_field(document.get("detailMessage"), redact, 4 * QUOTE_LIMIT)
+        or code
+        or "Yeastar request failed"
+    )
     cls = api_error_class(status, code)
-    return cls(message, status=status, code=code,
-               request_id=error_field(document.get("requestId"), redact),
-               body=kept_body(body, redact))
+    return cls(
+        message,
+        status=status,
+        code=code,
+        request_id=error_field(document.get("requestId"), redact),
+        body=kept_body(body, redact),
+    )
 
 
 def _reported_status(document: Mapping[str, Any], status: int) -> int:
@@ -112,13 +128,14 @@ def describe_yeastar_error(status: int, body: bytes, redact: Redactor | None = N
         return _error_from(document, status, body, redact)
     snippet = body_snippet(body, redact)
     cls = api_error_class(status)
-    return cls(f"HTTP {status}" + (f": {snippet}" if snippet else ""), status=status,
-               body=kept_body(body, redact))
+    return cls(
+        f"HTTP {status}" + (f": {snippet}" if snippet else ""),
+        status=status,
+        body=kept_body(body, redact),
+    )
 
 
-def decode_yeastar_envelope(
-    status: int, body: bytes, redact: Redactor | None = None
-) -> object:
+def decode_yeastar_envelope(status: int, body: bytes, redact: Redactor | None = None) -> object:
     """Return ``result`` of a successful answer (HTTP 2xx and ``code == "success"``).
 
     An error answer raises :class:`APIError` (the subclass for its status, see
@@ -153,16 +170,20 @@ def _request_id(value: object, redact: Redactor | None) -> str | None:
 
 
 def decode_page(
-    result: object, item_type: type[T], *, page_no: int, page_size: int,
-    redact: Redactor | None = None, request_id: str | None = None,
+    result: object,
+    item_type: type[T],
+    *,
+    page_no: int,
+    page_size: int,
+    redact: Redactor | None = None,
+    request_id: str | None = None,
 ) -> Page[T]:
     """A :class:`Page` from a paged ``result`` ({count, pageNo, pageSize, results, total,
     totalPage}). ``total`` falls back to ``count``; missing page numbers fall back to the
     ones asked for. Bad values are quoted with secrets masked by ``redact``."""
     if not isinstance(result, Mapping):
         raise ResponseFormatError("'result' is not an object", path="result")
-    items = structure_items(result.get("results"), item_type, path="result.results",
-                            redact=redact)
+    items = structure_items(result.get("results"), item_type, path="result.results", redact=redact)
 
     def number(key: str) -> int | None:
         return whole_number(result, key, path="result", redact=redact)
@@ -173,8 +194,12 @@ def decode_page(
     if total is None:
         raise ResponseFormatError("page has neither 'total' nor 'count'", path="result.total")
     return Page.build(
-        items, page_no=number("pageNo") or page_no, page_size=number("pageSize") or page_size,
-        total=total, reported_total_pages=number("totalPage"), request_id=request_id,
+        items,
+        page_no=number("pageNo") or page_no,
+        page_size=number("pageSize") or page_size,
+        total=total,
+        reported_total_pages=number("totalPage"),
+        request_id=request_id,
     )
 
 
@@ -191,19 +216,33 @@ def _page_decoder(item_type: type[Any]) -> msgspec.json.Decoder[Any]:
     """A msgspec decoder of a whole page answer straight into structs (see ``row_type``)."""
     if item_type not in _PAGE_DECODERS:
         name = item_type.__name__
-        result = msgspec.defstruct(f"{name}PageResult", [
-            *((key, Any, None) for key in ("count", "pageNo", "pageSize", "total", "totalPage")),
-            ("results", list[row_type(item_type)] | None, None),  # type: ignore[misc]
-        ], gc=False)
-        answer = msgspec.defstruct(f"{name}PageAnswer",
-                                   [("code", Any, None), ("requestId", Any, None),
-                                    ("result", result | None, None)], gc=False)
+        result = msgspec.defstruct(
+            f"{name}PageResult",
+            [
+                *(
+                    (key, Any, None)
+                    for key in ("count", "pageNo", "pageSize", "total", "totalPage")
+                ),
+                ("results", list[row_type(item_type)] | None, None),  # type: ignore[misc]
+            ],
+            gc=False,
+        )
+        answer = msgspec.defstruct(
+            f"{name}PageAnswer",
+            [("code", Any, None), ("requestId", Any, None), ("result", result | None, None)],
+            gc=False,
+        )
         _PAGE_DECODERS[item_type] = msgspec.json.Decoder(answer, float_hook=Decimal)
     return _PAGE_DECODERS[item_type]
 
 
 def decode_page_answer(
-    status: int, body: bytes, item_type: type[T], *, page_no: int, page_size: int,
+    status: int,
+    body: bytes,
+    item_type: type[T],
+    *,
+    page_no: int,
+    page_size: int,
     redact: Redactor | None = None,
 ) -> Page[T]:
     """A :class:`Page` from a whole paged answer, as ``decode_page(decode_yeastar_envelope(...))``
@@ -217,12 +256,24 @@ def decode_page_answer(
     if page is not None:
         return page
     result, request_id = _decode_envelope(status, body, redact)
-    return decode_page(result, item_type, page_no=page_no, page_size=page_size, redact=redact,
-                       request_id=request_id)
+    return decode_page(
+        result,
+        item_type,
+        page_no=page_no,
+        page_size=page_size,
+        redact=redact,
+        request_id=request_id,
+    )
 
 
-def _fast_page(status: int, body: bytes, item_type: type[T], page_no: int,
-               page_size: int, redact: Redactor | None) -> Page[T] | None:
+def _fast_page(
+    status: int,
+    body: bytes,
+    item_type: type[T],
+    page_no: int,
+    page_size: int,
+    redact: Redactor | None,
+) -> Page[T] | None:
     if not 200 <= status < 300:
         return None
     try:
@@ -233,10 +284,16 @@ def _fast_page(status: int, body: bytes, item_type: type[T], page_no: int,
         rows = result.results
         items: list[T] = [] if rows is None else list(map(row_fn(item_type), rows))
         total = result.total if result.total is not None else result.count
-        return page_from_counts(items, total=total, page_no=result.pageNo,
-                                page_size=result.pageSize, total_pages=result.totalPage,
-                                asked_no=page_no, asked_size=page_size,
-                                request_id=_request_id(answer.requestId, redact))
+        return page_from_counts(
+            items,
+            total=total,
+            page_no=result.pageNo,
+            page_size=result.pageSize,
+            total_pages=result.totalPage,
+            asked_no=page_no,
+            asked_size=page_size,
+            request_id=_request_id(answer.requestId, redact),
+        )
     except Exception:  # whatever did not fit: the general path says what and where
         return None
 

@@ -76,16 +76,27 @@ def yeastar_sandbox(request: pytest.FixtureRequest) -> Sandbox:
     change what the next request sees. It stops when the test ends.
     """
     if not _HAS_PYTEST_ASYNCIO or not request.config.pluginmanager.hasplugin("asyncio"):
-        pytest.fail("the yeastar_sandbox fixture needs pytest-asyncio >= 1.0 "
-                    "(pip install pytest-asyncio)", pytrace=False)
+        pytest.fail(
+            "the yeastar_sandbox fixture needs pytest-asyncio >= 1.0 (pip install pytest-asyncio)",
+            pytrace=False,
+        )
     if not pytest_asyncio.is_async_test(request.node):
-        pytest.fail(f"{request.node.name}: the yeastar_sandbox fixture serves on the test's "
-                    "event loop; use it from an async test that pytest-asyncio runs (in strict "
-                    "mode, mark it @pytest.mark.asyncio)", pytrace=False)
+        pytest.fail(
+            f"{request.node.name}: the yeastar_sandbox fixture serves on the test's "
+            "event loop; use it from an async test that pytest-asyncio runs (in strict "
+            "mode, mark it @pytest.mark.asyncio)",
+            pytrace=False,
+        )
     marker = request.node.get_closest_marker("asyncio")
-    loop_scope = (marker.kwargs.get("loop_scope") or marker.kwargs.get("scope")
-                  if marker is not None else None) \
-        or request.config.getini("asyncio_default_test_loop_scope") or "function"
+    loop_scope = (
+        (
+            marker.kwargs.get("loop_scope") or marker.kwargs.get("scope")
+            if marker is not None
+            else None
+        )
+        or request.config.getini("asyncio_default_test_loop_scope")
+        or "function"
+    )
     return cast("Sandbox", request.getfixturevalue(f"_yeastar_sandbox_on_{loop_scope}_loop"))
 
 
@@ -98,16 +109,22 @@ def _marked_config(request: pytest.FixtureRequest, base: SandboxConfig) -> Sandb
     options: dict[str, Any] = {}
     for marker in reversed(list(request.node.iter_markers(MARKER))):
         if marker.args:
-            pytest.fail(f"@pytest.mark.{MARKER} takes SandboxConfig fields as keywords "
-                        f"(orders=50), not {marker.args!r:.80}", pytrace=False)
+            pytest.fail(
+                f"@pytest.mark.{MARKER} takes SandboxConfig fields as keywords "
+                f"(orders=50), not {marker.args!r:.80}",
+                pytrace=False,
+            )
         options.update(marker.kwargs)
     known = [field.name for field in attrs.fields(SandboxConfig)]
     unknown = [name for name in options if name not in known]
     if unknown:
         close = difflib.get_close_matches(unknown[0], known, n=1)
         guess = f"; did you mean {close[0]!r}?" if close else ""
-        pytest.fail(f"@pytest.mark.{MARKER}: SandboxConfig has no field {unknown[0]!r:.80}"
-                    f"{guess} (fields: {', '.join(known)})", pytrace=False)
+        pytest.fail(
+            f"@pytest.mark.{MARKER}: SandboxConfig has no field {unknown[0]!r:.80}"
+            f"{guess} (fields: {', '.join(known)})",
+            pytrace=False,
+        )
     return attrs.evolve(base, **options)
 
 
@@ -116,8 +133,9 @@ def _sandbox_on_loop(loop_scope: LoopScope) -> Callable[..., AsyncIterator[Sandb
     fixes a fixture's loop when it is declared, so there is one per scope)."""
 
     @pytest_asyncio.fixture(loop_scope=loop_scope, name=f"_yeastar_sandbox_on_{loop_scope}_loop")
-    async def sandbox_on_loop(request: pytest.FixtureRequest,
-                              yeastar_sandbox_config: SandboxConfig) -> AsyncIterator[Sandbox]:
+    async def sandbox_on_loop(
+        request: pytest.FixtureRequest, yeastar_sandbox_config: SandboxConfig
+    ) -> AsyncIterator[Sandbox]:
         from yeastar_csss_async.sandbox import Sandbox
 
         async with Sandbox(_marked_config(request, yeastar_sandbox_config)) as sandbox:

@@ -121,11 +121,16 @@ def _client_url(client: aioredis.Redis) -> str:
         return f"unix://{kwargs['path']}"
     ssl = "SSL" in client.connection_pool.connection_class.__name__
     user = kwargs.get("username")
-    auth = f"{user or ''}{':***' if kwargs.get('password') else ''}@" \
-        if user or kwargs.get("password") else ""
+    auth = (
+        f"{user or ''}{':***' if kwargs.get('password') else ''}@"
+        if user or kwargs.get("password")
+        else ""
+    )
     host = kwargs.get("host", "localhost")
-    return (f"{'rediss' if ssl else 'redis'}://{auth}{host}:{kwargs.get('port', 6379)}"
-            f"/{kwargs.get('db', 0)}")
+    return (
+        f"{'rediss' if ssl else 'redis'}://{auth}{host}:{kwargs.get('port', 6379)}"
+        f"/{kwargs.get('db', 0)}"
+    )
 
 
 class RedisCoordinator(Coordinator):
@@ -138,8 +143,13 @@ class RedisCoordinator(Coordinator):
     :meth:`aclose`.
     """
 
-    def __init__(self, client: aioredis.Redis, *, namespace: str = DEFAULT_NAMESPACE,
-                 renewal_lease: float = RENEWAL_LEASE) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        renewal_lease: float = RENEWAL_LEASE,
+    ) -> None:
         if not isinstance(namespace, str) or not namespace:
             raise ValueError("namespace must be a non-empty string")
         self._client = client
@@ -154,8 +164,14 @@ class RedisCoordinator(Coordinator):
         self._pause = client.register_script(_PAUSE)
 
     @classmethod
-    def from_url(cls, url: str, namespace: str = DEFAULT_NAMESPACE, *,
-                 renewal_lease: float = RENEWAL_LEASE, **redis_kwargs: Any) -> Self:
+    def from_url(
+        cls,
+        url: str,
+        namespace: str = DEFAULT_NAMESPACE,
+        *,
+        renewal_lease: float = RENEWAL_LEASE,
+        **redis_kwargs: Any,
+    ) -> Self:
         """A coordinator on a new client of ``url`` (``redis://``, ``rediss://``,
         ``unix://``); ``redis_kwargs`` go to ``redis.asyncio.from_url``. Socket timeouts
         default to :data:`SOCKET_TIMEOUT`. Does not connect yet."""
@@ -184,14 +200,16 @@ class RedisCoordinator(Coordinator):
         """The key prefix shared by the fleet."""
         return self._namespace
 
-    def link(self, account: str, *, max_concurrency: int,
-             lease_seconds: float) -> RedisAccountLink:
+    def link(self, account: str, *, max_concurrency: int, lease_seconds: float) -> RedisAccountLink:
         """The :class:`RedisAccountLink` of ``account`` (a stable, non-secret name)."""
         if not isinstance(account, str) or not account:
             raise ValueError("account must be a non-empty string")
         return RedisAccountLink(
-            self, account, require_positive_int("max_concurrency", max_concurrency),
-            require_seconds("lease_seconds", lease_seconds))
+            self,
+            account,
+            require_positive_int("max_concurrency", max_concurrency),
+            require_seconds("lease_seconds", lease_seconds),
+        )
 
     def _key(self, account: str, what: str) -> str:
         return f"{self._namespace}:{account}:{what}"
@@ -207,8 +225,9 @@ class RedisCoordinator(Coordinator):
             error = self._error(operation, exc, secrets)
         raise error
 
-    def _error(self, operation: str, exc: BaseException,
-               secrets: tuple[str | None, ...] = ()) -> CoordinatorError:
+    def _error(
+        self, operation: str, exc: BaseException, secrets: tuple[str | None, ...] = ()
+    ) -> CoordinatorError:
         redact = self._redact
         if any(secrets):
             redact = Redactor([s for s in (*secrets, self._password) if s])
@@ -223,8 +242,12 @@ class RedisCoordinator(Coordinator):
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.aclose()
 
     def __repr__(self) -> str:
@@ -250,8 +273,13 @@ class RedisAccountLink(AccountLink):
     """One account's shared slots, pause, token and renewal lock in Redis (see
     :class:`~yeastar_csss_async.AccountLink`). Made by :meth:`RedisCoordinator.link`."""
 
-    def __init__(self, coordinator: RedisCoordinator, account: str, max_concurrency: int,
-                 lease_seconds: float) -> None:
+    def __init__(
+        self,
+        coordinator: RedisCoordinator,
+        account: str,
+        max_concurrency: int,
+        lease_seconds: float,
+    ) -> None:
         self._coordinator = coordinator
         self._redis = coordinator._client
         self._account = account
@@ -288,7 +316,8 @@ class RedisAccountLink(AccountLink):
         while True:
             try:
                 status, wait_ms = await coordinator._run(
-                    "take a slot", coordinator._acquire(keys=keys, args=args))
+                    "take a slot", coordinator._acquire(keys=keys, args=args)
+                )
             except CoordinatorError:
                 raise  # Redis is failing: a lease the script may have added ends by itself
             except BaseException:
@@ -308,8 +337,9 @@ class RedisAccountLink(AccountLink):
         # Never raises: the request it guarded is over, and a lease that could not be removed
         # expires by itself. The next slot() reports a Redis that stays unreachable.
         try:
-            await self._coordinator._run("release a slot", self._redis.zrem(self._slots_key,
-                                                                            member))
+            await self._coordinator._run(
+                "release a slot", self._redis.zrem(self._slots_key, member)
+            )
         except CoordinatorError as exc:
             logger.warning("%s (the slot frees itself when its lease ends)", exc)
 
@@ -320,7 +350,8 @@ class RedisAccountLink(AccountLink):
             return
         ms = max(1, math.ceil(seconds * 1000))
         await self._coordinator._run(
-            "set a pause", self._coordinator._pause(keys=[self._pause_key], args=[ms]))
+            "set a pause", self._coordinator._pause(keys=[self._pause_key], args=[ms])
+        )
 
     async def load_token(self) -> SharedToken | None:
         """The fleet's token, or None (none stored, expired from Redis, or unreadable)."""
@@ -332,31 +363,43 @@ class RedisAccountLink(AccountLink):
             if data.get("v") != _TOKEN_FORMAT:
                 raise ValueError("unknown format")
             return SharedToken(
-                access_token=str(data["access_token"]), expires_at=float(data["expires_at"]),
-                refresh_token=None if data.get("refresh_token") is None
+                access_token=str(data["access_token"]),
+                expires_at=float(data["expires_at"]),
+                refresh_token=None
+                if data.get("refresh_token") is None
                 else str(data["refresh_token"]),
-                refresh_expires_at=float(data.get("refresh_expires_at", 0.0)))
+                refresh_expires_at=float(data.get("refresh_expires_at", 0.0)),
+            )
         except (ValueError, TypeError, KeyError, AttributeError):
-            logger.warning("the token stored in Redis at %s (%s) is unreadable; ignoring it",
-                           self._coordinator.url, self._token_key)
+            logger.warning(
+                "the token stored in Redis at %s (%s) is unreadable; ignoring it",
+                self._coordinator.url,
+                self._token_key,
+            )
             return None
 
     async def store_token(self, token: SharedToken) -> None:
         """Share ``token``: stored until ``min(60 s, 10 % of its remaining life)`` before its
         ``expires_at``; a token that close to expiry (or past it) is not stored."""
         remaining = token.expires_at - time.time()
-        ttl_ms = math.floor((remaining - min(TOKEN_MARGIN_MAX,
-                                             TOKEN_MARGIN_SHARE * remaining)) * 1000)
+        ttl_ms = math.floor(
+            (remaining - min(TOKEN_MARGIN_MAX, TOKEN_MARGIN_SHARE * remaining)) * 1000
+        )
         if ttl_ms <= 0:
             return
-        value = json.dumps({
-            "v": _TOKEN_FORMAT, "access_token": token.access_token,
-            "expires_at": token.expires_at, "refresh_token": token.refresh_token,
-            "refresh_expires_at": token.refresh_expires_at,
-        })
+        value = json.dumps(
+            {
+                "v": _TOKEN_FORMAT,
+                "access_token": token.access_token,
+                "expires_at": token.expires_at,
+                "refresh_token": token.refresh_token,
+                "refresh_expires_at": token.refresh_expires_at,
+            }
+        )
         secrets = [s for s in (token.access_token, token.refresh_token) if s]
         await self._coordinator._run(
-            "store the token", self._redis.set(self._token_key, value, px=ttl_ms), *secrets)
+            "store the token", self._redis.set(self._token_key, value, px=ttl_ms), *secrets
+        )
 
     @contextlib.asynccontextmanager
     async def renewal(self) -> AsyncIterator[None]:
@@ -365,8 +408,14 @@ class RedisAccountLink(AccountLink):
         ours. Read the store again after entering."""
         coordinator = self._coordinator
         owner = uuid.uuid4().hex
-        lock = Lock(self._redis, self._renewal_key, timeout=coordinator._renewal_lease,
-                    sleep=0.02, blocking=True, thread_local=False)
+        lock = Lock(
+            self._redis,
+            self._renewal_key,
+            timeout=coordinator._renewal_lease,
+            sleep=0.02,
+            blocking=True,
+            thread_local=False,
+        )
         try:
             await coordinator._run("take the renewal lock", lock.acquire(token=owner))
         except BaseException:
@@ -396,8 +445,9 @@ class RedisAccountLink(AccountLink):
     async def _unlock(self, lock: Lock, owner: str) -> None:
         # Deletes the key only if it still holds our value (redis-py's Lua script).
         try:
-            await self._coordinator._run("release the renewal lock",
-                                         lock.do_release(owner.encode()))
+            await self._coordinator._run(
+                "release the renewal lock", lock.do_release(owner.encode())
+            )
         except LockError:
             pass  # not ours any more (lease ended): nothing to release
         except CoordinatorError as exc:
@@ -408,6 +458,8 @@ class RedisAccountLink(AccountLink):
         with`` ends."""
 
     def __repr__(self) -> str:
-        return (f"RedisAccountLink(account={self._account!r}, "
-                f"max_concurrency={self._limit}, lease_seconds={self._lease_ms / 1000:g}, "
-                f"url={self._coordinator.url!r})")
+        return (
+            f"RedisAccountLink(account={self._account!r}, "
+            f"max_concurrency={self._limit}, lease_seconds={self._lease_ms / 1000:g}, "
+            f"url={self._coordinator.url!r})"
+        )

@@ -47,9 +47,15 @@ def _main(argv: Sequence[str] | None, handler: logging.Handler) -> int:
         say(f"yeastar-csss: {error}")
         code = 2
     except YeastarCSSSError as error:
-        details = [f"{key}={value}" for key, value in (
-            ("status", getattr(error, "status", None)), ("code", getattr(error, "code", None)),
-            ("request_id", getattr(error, "request_id", None))) if value is not None]
+        details = [
+            f"{key}={value}"
+            for key, value in (
+                ("status", getattr(error, "status", None)),
+                ("code", getattr(error, "code", None)),
+                ("request_id", getattr(error, "request_id", None)),
+            )
+            if value is not None
+        ]
         suffix = f" ({', '.join(details)})" if details else ""
         say(f"error: {type(error).__name__}: {getattr(error, 'message', error)}{suffix}")
         code = 1
@@ -57,8 +63,11 @@ def _main(argv: Sequence[str] | None, handler: logging.Handler) -> int:
         code = 141
     except OSError as error:  # disk full, I/O error, an output that cannot be written
         reason = error.strerror or str(error) or type(error).__name__
-        say(f"yeastar-csss: {error.filename}: {reason}" if error.filename is not None
-            else f"yeastar-csss: {reason}")
+        say(
+            f"yeastar-csss: {error.filename}: {reason}"
+            if error.filename is not None
+            else f"yeastar-csss: {reason}"
+        )
         code = 1
     except Exception as error:  # a bug: still one line, with what a report needs
         say(f"yeastar-csss: unexpected {type(error).__name__}: {error}")

@@ -34,8 +34,14 @@ CellKind = Literal["text", "int", "decimal", "utc_time", "time", "json"]
 as sent), or JSON text."""
 
 _KINDS: dict[str, CellKind] = {
-    "str": "text", "enum": "text", "int": "int", "decimal": "decimal",
-    "epoch_ms": "utc_time", "csss_date": "time", "json_list": "json", "model_list": "json",
+    "str": "text",
+    "enum": "text",
+    "int": "int",
+    "decimal": "decimal",
+    "epoch_ms": "utc_time",
+    "csss_date": "time",
+    "json_list": "json",
+    "model_list": "json",
 }
 
 
@@ -85,22 +91,29 @@ def table_of(model: type[Any], name: str, *, child_tables: bool) -> Table:
         key = columns[0]
         for plan in field_plans(model):
             if plan.kind == "model_list" and plan.target is not None:
-                children.append(Child(plan.name, key, table_of(
-                    plan.target, _child_name(plan.name), child_tables=False)))
+                children.append(
+                    Child(
+                        plan.name,
+                        key,
+                        table_of(plan.target, _child_name(plan.name), child_tables=False),
+                    )
+                )
     headers = [column.header for column in columns]
     if len(set(headers)) != len(headers):  # two flattened names met: say so, do not mix them
         raise ValueError(f"{model.__name__}: duplicate spreadsheet columns in {headers}")
     return Table(name, tuple(columns), tuple(children))
 
 
-def _columns(model: type[Any], path: tuple[str, ...], prefix: str, *,
-             child_tables: bool) -> list[Column]:
+def _columns(
+    model: type[Any], path: tuple[str, ...], prefix: str, *, child_tables: bool
+) -> list[Column]:
     columns: list[Column] = []
     for plan in field_plans(model):
         where = (*path, plan.name)
         if plan.kind == "model" and plan.target is not None:
-            columns += _columns(plan.target, where, prefix + _flat_prefix(plan.name),
-                                child_tables=child_tables)
+            columns += _columns(
+                plan.target, where, prefix + _flat_prefix(plan.name), child_tables=child_tables
+            )
         elif plan.kind == "model_list" and child_tables:
             continue  # a table of its own
         else:

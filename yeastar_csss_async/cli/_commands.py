@@ -33,13 +33,27 @@ from ._output import open_output, say
 from ._parser import LISTS, check_base_url
 from ._writers import make_encoder
 
-__all__ = ["MODELS", "UsageError", "csss_configured", "list_names", "make_client",
-           "open_clients", "run", "sandbox_url"]
+__all__ = [
+    "MODELS",
+    "UsageError",
+    "csss_configured",
+    "list_names",
+    "make_client",
+    "open_clients",
+    "run",
+    "sandbox_url",
+]
 
-MODELS: dict[str, type[Any]] = {"orders": Order, "products": Product,
-                                "package-orders": PackageOrder}
-_SANDBOX_SIZES = {"orders": "orders", "products": "products_per_line",
-                  "package-orders": "package_orders"}
+MODELS: dict[str, type[Any]] = {
+    "orders": Order,
+    "products": Product,
+    "package-orders": PackageOrder,
+}
+_SANDBOX_SIZES = {
+    "orders": "orders",
+    "products": "products_per_line",
+    "package-orders": "package_orders",
+}
 _CSSS_ENV = ("CSSS_ACCESS_CODE", "CSSS_SECRET")
 _YEASTAR_ENV = ("YEASTAR_CLIENT_ID", "YEASTAR_CLIENT_SECRET")
 _YEASTAR_BASE_URL = "YEASTAR_BASE_URL"
@@ -132,17 +146,22 @@ def make_client(name: str, args: argparse.Namespace, base_url: str | None) -> Ba
     """The client for list ``name``: the sandbox's credentials or the environment's."""
     options: dict[str, Any] = {"max_concurrency": args.concurrency}
     csss = name == "package-orders"
-    url = (base_url or (args.base_url if not csss or args.kind != "all" else None)
-           or _base_url_from_env(_CSSS_BASE_URL if csss else _YEASTAR_BASE_URL))
+    url = (
+        base_url
+        or (args.base_url if not csss or args.kind != "all" else None)
+        or _base_url_from_env(_CSSS_BASE_URL if csss else _YEASTAR_BASE_URL)
+    )
     if url:
         options["base_url"] = url
     try:
         if name == "package-orders":
-            access_code, secret = ((SANDBOX_ACCESS_CODE, SANDBOX_SECRET) if args.sandbox
-                                   else _env(*_CSSS_ENV))
+            access_code, secret = (
+                (SANDBOX_ACCESS_CODE, SANDBOX_SECRET) if args.sandbox else _env(*_CSSS_ENV)
+            )
             return CSSSClient(access_code, secret, **options)
-        client_id, client_secret = ((SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET) if args.sandbox
-                                    else _env(*_YEASTAR_ENV))
+        client_id, client_secret = (
+            (SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET) if args.sandbox else _env(*_YEASTAR_ENV)
+        )
         return YeastarPartnerClient(client_id, client_secret, **options)
     except ValueError as error:  # a credential the client refuses (not printable, ...)
         raise UsageError(str(error)) from None
@@ -152,8 +171,11 @@ def make_client(name: str, args: argparse.Namespace, base_url: str | None) -> Ba
 async def sandbox_url(args: argparse.Namespace, names: tuple[str, ...]) -> AsyncIterator[str]:
     """The embedded sandbox for ``export --sandbox`` and ``sync --sandbox``; yields its base
     URL."""
-    config = SandboxConfig(latency=args.sandbox_latency, fault_rate=args.sandbox_fault_rate,
-                           revision=args.sandbox_revision)
+    config = SandboxConfig(
+        latency=args.sandbox_latency,
+        fault_rate=args.sandbox_fault_rate,
+        revision=args.sandbox_revision,
+    )
     if args.sandbox_size:
         for name in names:
             setattr(config, _SANDBOX_SIZES[name], args.sandbox_size)
@@ -172,15 +194,14 @@ def list_names(args: argparse.Namespace) -> tuple[str, ...]:
     return LISTS if args.sandbox or csss_configured() else ("orders", "products")
 
 
-async def open_clients(stack: contextlib.AsyncExitStack, args: argparse.Namespace,
-                       names: tuple[str, ...]) -> tuple[BaseClient | None, BaseClient | None]:
+async def open_clients(
+    stack: contextlib.AsyncExitStack, args: argparse.Namespace, names: tuple[str, ...]
+) -> tuple[BaseClient | None, BaseClient | None]:
     """The Yeastar and CSSS clients ``names`` need (None where not needed), entered on
     ``stack``, with the embedded sandbox first when ``--sandbox`` is given. Configuration
     errors come before any client or output is made."""
-    base_url = await stack.enter_async_context(sandbox_url(args, names)) \
-        if args.sandbox else None
-    yeastar = make_client("orders", args, base_url) \
-        if {"orders", "products"} & set(names) else None
+    base_url = await stack.enter_async_context(sandbox_url(args, names)) if args.sandbox else None
+    yeastar = make_client("orders", args, base_url) if {"orders", "products"} & set(names) else None
     csss = make_client("package-orders", args, base_url) if "package-orders" in names else None
     for client in (yeastar, csss):
         if client is not None:
@@ -201,8 +222,12 @@ async def _export(args: argparse.Namespace) -> int:
         return await _export_all(args, names, yeastar, csss)
 
 
-async def _export_all(args: argparse.Namespace, names: tuple[str, ...],
-                      yeastar: BaseClient | None, csss: BaseClient | None) -> int:
+async def _export_all(
+    args: argparse.Namespace,
+    names: tuple[str, ...],
+    yeastar: BaseClient | None,
+    csss: BaseClient | None,
+) -> int:
     directory = args.output_dir
     os.makedirs(directory, exist_ok=True)
     done: list[str] = []
@@ -216,16 +241,19 @@ async def _export_all(args: argparse.Namespace, names: tuple[str, ...],
             done.append(current)
     except BaseException:
         left = [name for name in names if name not in done]
-        say(f"export all: stopped at {current}; completed: {', '.join(done) or 'none'}; "
-            f"not written: {', '.join(left)}")
+        say(
+            f"export all: stopped at {current}; completed: {', '.join(done) or 'none'}; "
+            f"not written: {', '.join(left)}"
+        )
         raise
     if "package-orders" not in names and not args.quiet:
         say("package-orders: skipped (set CSSS_ACCESS_CODE and CSSS_SECRET to export it)")
     return 0
 
 
-async def _export_list(name: str, client: BaseClient, args: argparse.Namespace,
-                       target: str) -> None:
+async def _export_list(
+    name: str, client: BaseClient, args: argparse.Namespace, target: str
+) -> None:
     """Write every record of list ``name`` to ``target``; a summary line unless quiet."""
     encoder = make_encoder(MODELS[name], args.format, excel=args.excel, sheet=name)
     counters = _Counters(client)
@@ -241,40 +269,57 @@ async def _export_list(name: str, client: BaseClient, args: argparse.Namespace,
             output = open_output(target)
             writer = await stack.enter_async_context(BackgroundWriter(output, encoder))
             records = await stack.enter_async_context(
-                contextlib.aclosing(_records(name, client, args, counters)))
-            count = await drain(records, writer, lambda n: progress.tick(
-                n, counters.pages, counters.total, counters.retries))
+                contextlib.aclosing(_records(name, client, args, counters))
+            )
+            count = await drain(
+                records,
+                writer,
+                lambda n: progress.tick(n, counters.pages, counters.total, counters.retries),
+            )
     finally:
         progress.done()
     if not args.quiet:
-        say(f"{name}: {count:,} records, {counters.pages:,} pages, "
+        say(
+            f"{name}: {count:,} records, {counters.pages:,} pages, "
             f"{counters.retries} retries, {time.monotonic() - started:.2f}s"
-            + ("" if target == "-" else f" -> {target}"))
+            + ("" if target == "-" else f" -> {target}")
+        )
 
 
-async def _records(name: str, client: BaseClient, args: argparse.Namespace,
-                   counters: _Counters) -> AsyncGenerator[Any, None]:
+async def _records(
+    name: str, client: BaseClient, args: argparse.Namespace, counters: _Counters
+) -> AsyncGenerator[Any, None]:
     """Every record of list ``name``. Each iterator is made only when its turn comes, and
     closed (its fetches cancelled and awaited) when it ends or this generator is closed."""
     ordered = not args.unordered
     lists: list[Callable[[], PageIterator[Any]]]
     if isinstance(client, CSSSClient):
-        lists = [functools.partial(
-            client.iter_package_orders, page_size=args.page_size or 50, ordered=ordered,
-            device_id=args.device_id, order_id=args.order_id,
-            order_status=args.order_status, order_type=args.order_type)]
+        lists = [
+            functools.partial(
+                client.iter_package_orders,
+                page_size=args.page_size or 50,
+                ordered=ordered,
+                device_id=args.device_id,
+                order_id=args.order_id,
+                order_status=args.order_status,
+                order_type=args.order_type,
+            )
+        ]
     else:
         assert isinstance(client, YeastarPartnerClient)
         page_size = args.page_size or 100
         if name == "orders":
-            lists = [functools.partial(client.iter_orders, page_size=page_size,
-                                       ordered=ordered)]
+            lists = [functools.partial(client.iter_orders, page_size=page_size, ordered=ordered)]
         else:
-            lines = args.product_id or [line.product_id for line in
-                                        await client.list_subscription_products()
-                                        if line.product_id is not None]
-            lists = [functools.partial(client.iter_products, line, page_size=page_size,
-                                       ordered=ordered) for line in lines]
+            lines = args.product_id or [
+                line.product_id
+                for line in await client.list_subscription_products()
+                if line.product_id is not None
+            ]
+            lists = [
+                functools.partial(client.iter_products, line, page_size=page_size, ordered=ordered)
+                for line in lines
+            ]
     for make in lists:
         async with make() as iterator:
             counters.attach(iterator)
@@ -318,20 +363,28 @@ class _Counters:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    config = SandboxConfig(latency=args.latency, fault_rate=args.fault_rate,
-                           orders=args.orders, products_per_line=args.products_per_line,
-                           package_orders=args.package_orders, revision=args.revision)
+    config = SandboxConfig(
+        latency=args.latency,
+        fault_rate=args.fault_rate,
+        orders=args.orders,
+        products_per_line=args.products_per_line,
+        package_orders=args.package_orders,
+        revision=args.revision,
+    )
     serving: list[Sandbox] = []
 
     def ready(sandbox: Sandbox) -> None:
         serving.append(sandbox)
-        print(f"sandbox serving on {sandbox.base_url} (Ctrl-C stops it)\n"
-              f"  export YEASTAR_CLIENT_ID={SANDBOX_CLIENT_ID} "
-              f"YEASTAR_CLIENT_SECRET={SANDBOX_CLIENT_SECRET} "
-              f"YEASTAR_BASE_URL={sandbox.base_url}\n"
-              f"  export CSSS_ACCESS_CODE={SANDBOX_ACCESS_CODE} CSSS_SECRET={SANDBOX_SECRET} "
-              f"CSSS_BASE_URL={sandbox.base_url}\n"
-              f"  yeastar-csss export all --output-dir exports", flush=True)
+        print(
+            f"sandbox serving on {sandbox.base_url} (Ctrl-C stops it)\n"
+            f"  export YEASTAR_CLIENT_ID={SANDBOX_CLIENT_ID} "
+            f"YEASTAR_CLIENT_SECRET={SANDBOX_CLIENT_SECRET} "
+            f"YEASTAR_BASE_URL={sandbox.base_url}\n"
+            f"  export CSSS_ACCESS_CODE={SANDBOX_ACCESS_CODE} CSSS_SECRET={SANDBOX_SECRET} "
+            f"CSSS_BASE_URL={sandbox.base_url}\n"
+            f"  yeastar-csss export all --output-dir exports",
+            flush=True,
+        )
 
     try:
         await run_sandbox(config, host=args.host, port=args.port, on_ready=ready)

@@ -52,8 +52,7 @@ class BackgroundWriter:
         self._finished: asyncio.Future[None] = self._loop.create_future()
         self._error: BaseException | None = None
         self._aborted = False
-        self._thread = threading.Thread(target=self._run, name="yeastar-csss-writer",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="yeastar-csss-writer", daemon=True)
 
     async def __aenter__(self) -> BackgroundWriter:
         self._thread.start()
@@ -65,8 +64,12 @@ class BackgroundWriter:
             raise
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc_type is not None:
             self.abort()
             return
@@ -141,8 +144,13 @@ def _set_done(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-async def drain(records: AsyncIterator[Any], writer: BackgroundWriter,
-                on_record: Callable[[int], None], *, batch_size: int = 256) -> int:
+async def drain(
+    records: AsyncIterator[Any],
+    writer: BackgroundWriter,
+    on_record: Callable[[int], None],
+    *,
+    batch_size: int = 256,
+) -> int:
     """Hand every record of ``records`` to ``writer`` in batches of ``batch_size``, calling
     ``on_record(count)`` after each record. Return the count."""
     count = 0
@@ -190,10 +198,15 @@ class Progress:
         line += f", {pages:,} pages, {rate:,.0f}/s"
         if retries:
             line += f", {retries:,} retries"
-        if (total and rate > 0 and total > records and pages >= self.ETA_AFTER_PAGES
-                and elapsed >= self.ETA_AFTER_SECONDS):
+        if (
+            total
+            and rate > 0
+            and total > records
+            and pages >= self.ETA_AFTER_PAGES
+            and elapsed >= self.ETA_AFTER_SECONDS
+        ):
             line += f", ETA {(total - records) / rate:,.0f}s"
-        self._stream.write("\r" + line[:self.WIDTH].ljust(self.WIDTH))
+        self._stream.write("\r" + line[: self.WIDTH].ljust(self.WIDTH))
         self._stream.flush()
 
     def done(self) -> None:

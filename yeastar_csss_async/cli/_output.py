@@ -138,8 +138,11 @@ class _Replacement(Output):
         # A new file is created 0o666: the kernel applies the umask (and any default ACL).
         # An existing file's content is private until its mode and owner are copied over.
         try:
-            self._fd = os.open(self._temp, _WRITE_FLAGS | os.O_CREAT | os.O_EXCL,
-                               0o666 if existing is None else 0o600)
+            self._fd = os.open(
+                self._temp,
+                _WRITE_FLAGS | os.O_CREAT | os.O_EXCL,
+                0o666 if existing is None else 0o600,
+            )
         except OSError as error:
             error.filename = name
             raise
@@ -189,8 +192,9 @@ class _Replacement(Output):
 
 def _fsync_directory(directory: Path) -> None:
     """Make a rename in ``directory`` durable (where the file system supports it)."""
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
-                 | getattr(os, "O_CLOEXEC", 0))
+    fd = os.open(
+        directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+    )
     try:
         with contextlib.suppress(OSError):  # EINVAL: the file system cannot sync directories
             os.fsync(fd)
@@ -263,8 +267,9 @@ def say(message: str) -> None:
             stream.write(text)
             return
         stream.flush()
-        writer = threading.Thread(target=os.write, args=(fd, text.encode(errors="replace")),
-                                  daemon=True)
+        writer = threading.Thread(
+            target=os.write, args=(fd, text.encode(errors="replace")), daemon=True
+        )
         writer.start()
         writer.join(1.0)
 

@@ -112,8 +112,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _number(parse: Callable[[str], float], low: float, high: float,
-            expected: str) -> Callable[[str], Any]:
+def _number(
+    parse: Callable[[str], float], low: float, high: float, expected: str
+) -> Callable[[str], Any]:
     """An argparse type: ``parse(text)`` if it lies in [low, high] (never NaN or infinite)."""
 
     def convert(text: str) -> Any:
@@ -145,35 +146,66 @@ def check_base_url(text: str) -> str:
         valid = False
     if not valid:
         raise argparse.ArgumentTypeError(
-            f"expected an http:// or https:// URL with a host, got {text[:80]!r}")
+            f"expected an http:// or https:// URL with a host, got {text[:80]!r}"
+        )
     return text
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (kept separate so tests and docs can read it)."""
-    parser = _Parser(prog="yeastar-csss", description=DESCRIPTION,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
-                        help="print the version and exit")
+    parser = _Parser(
+        prog="yeastar-csss",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {__version__}",
+        help="print the version and exit",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_export(commands.add_parser(
-        "export", help="export every record of a list to a file or stdout",
-        description=EXPORT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter))
-    _add_sync(commands.add_parser(
-        "sync", help="keep a database in step with a list (new, changed, gone records)",
-        description=SYNC_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter))
-    _add_sandbox(commands.add_parser(
-        "sandbox", help="serve the simulated APIs on loopback until Ctrl-C",
-        description="Serve the simulated Yeastar Partner Portal and CSSS API until Ctrl-C "
-                    "or SIGTERM, printing its URL and its (public, sandbox-only) "
-                    "credentials."))
-    _add_worker(commands.add_parser(
-        "worker", help="run sync and export jobs from Redis (taskiq) until SIGTERM",
-        description=WORKER_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter))
-    _add_enqueue(commands.add_parser(
-        "enqueue", help="queue one sync or export job for the workers; prints its id",
-        description=ENQUEUE_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter))
+    _add_export(
+        commands.add_parser(
+            "export",
+            help="export every record of a list to a file or stdout",
+            description=EXPORT_DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+    _add_sync(
+        commands.add_parser(
+            "sync",
+            help="keep a database in step with a list (new, changed, gone records)",
+            description=SYNC_DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+    _add_sandbox(
+        commands.add_parser(
+            "sandbox",
+            help="serve the simulated APIs on loopback until Ctrl-C",
+            description="Serve the simulated Yeastar Partner Portal and CSSS API until Ctrl-C "
+            "or SIGTERM, printing its URL and its (public, sandbox-only) "
+            "credentials.",
+        )
+    )
+    _add_worker(
+        commands.add_parser(
+            "worker",
+            help="run sync and export jobs from Redis (taskiq) until SIGTERM",
+            description=WORKER_DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+    _add_enqueue(
+        commands.add_parser(
+            "enqueue",
+            help="queue one sync or export job for the workers; prints its id",
+            description=ENQUEUE_DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
     return parser
 
 
@@ -182,153 +214,311 @@ def check_redis_url(text: str) -> str:
     scheme = urllib.parse.urlsplit(text).scheme if "://" in text else ""
     if scheme not in ("redis", "rediss", "unix"):
         raise argparse.ArgumentTypeError(
-            "expected a redis://, rediss:// or unix:// URL, got "
-            f"{text.split('@')[-1][:80]!r}")  # no password in the message
+            f"expected a redis://, rediss:// or unix:// URL, got {text.split('@')[-1][:80]!r}"
+        )  # no password in the message
     return text
 
 
 def _add_jobs_queue(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--redis", required=True, type=check_redis_url, metavar="URL",
-                        help="the Redis the jobs go through: redis://[:PASSWORD@]HOST:PORT/DB")
-    parser.add_argument("--queue", default="yeastar-csss:jobs", metavar="NAME",
-                        help="the Redis stream of the jobs (default yeastar-csss:jobs)")
+    parser.add_argument(
+        "--redis",
+        required=True,
+        type=check_redis_url,
+        metavar="URL",
+        help="the Redis the jobs go through: redis://[:PASSWORD@]HOST:PORT/DB",
+    )
+    parser.add_argument(
+        "--queue",
+        default="yeastar-csss:jobs",
+        metavar="NAME",
+        help="the Redis stream of the jobs (default yeastar-csss:jobs)",
+    )
 
 
 def _add_worker(worker: argparse.ArgumentParser) -> None:
     _add_jobs_queue(worker)
-    worker.add_argument("--accounts", required=True, metavar="FILE",
-                        help="the accounts file (TOML; see above)")
-    worker.add_argument("--db", required=True, metavar="URL",
-                        help="the database syncs write to: sqlite:///FILE or "
-                             "postgresql://USER:PASSWORD@HOST/DB")
-    worker.add_argument("--workers", type=_positive, default=1, metavar="N",
-                        help="worker processes to run (default 1)")
-    worker.add_argument("--jobs", type=_positive, default=4, metavar="N",
-                        help="jobs each process runs at once (default 4)")
-    worker.add_argument("--namespace", default="yeastar-csss", metavar="NAME",
-                        help="key prefix of the shared token, limits and pauses in Redis; "
-                             "the same for every worker of one fleet (default yeastar-csss)")
-    worker.add_argument("--export-dir", default=".", metavar="DIR",
-                        help="where export jobs write their files (default: the working "
-                             "directory); a job cannot write outside it")
-    worker.add_argument("--shutdown-timeout", type=_seconds, default=30.0, metavar="SECONDS",
-                        help="on SIGTERM, how long running jobs may take to finish before "
-                             "they are cancelled and left for another worker (default 30)")
+    worker.add_argument(
+        "--accounts", required=True, metavar="FILE", help="the accounts file (TOML; see above)"
+    )
+    worker.add_argument(
+        "--db",
+        required=True,
+        metavar="URL",
+        help="the database syncs write to: sqlite:///FILE or postgresql://USER:PASSWORD@HOST/DB",
+    )
+    worker.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="worker processes to run (default 1)",
+    )
+    worker.add_argument(
+        "--jobs",
+        type=_positive,
+        default=4,
+        metavar="N",
+        help="jobs each process runs at once (default 4)",
+    )
+    worker.add_argument(
+        "--namespace",
+        default="yeastar-csss",
+        metavar="NAME",
+        help="key prefix of the shared token, limits and pauses in Redis; "
+        "the same for every worker of one fleet (default yeastar-csss)",
+    )
+    worker.add_argument(
+        "--export-dir",
+        default=".",
+        metavar="DIR",
+        help="where export jobs write their files (default: the working "
+        "directory); a job cannot write outside it",
+    )
+    worker.add_argument(
+        "--shutdown-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="on SIGTERM, how long running jobs may take to finish before "
+        "they are cancelled and left for another worker (default 30)",
+    )
 
 
 def _add_enqueue(enqueue: argparse.ArgumentParser) -> None:
     actions = enqueue.add_subparsers(dest="action", required=True, metavar="JOB")
-    sync = actions.add_parser("sync", help="sync a list of an account into the workers' "
-                                           "database")
-    export = actions.add_parser("export", help="export a list of an account to a JSON lines "
-                                               "file in the workers' --export-dir")
+    sync = actions.add_parser("sync", help="sync a list of an account into the workers' database")
+    export = actions.add_parser(
+        "export",
+        help="export a list of an account to a JSON lines file in the workers' --export-dir",
+    )
     for parser, verb in ((sync, "sync"), (export, "export")):
-        parser.add_argument("kind", choices=LISTS, metavar="LIST",
-                            help=f"what to {verb}: orders, products or package-orders")
-        parser.add_argument("--account", required=True, metavar="NAME",
-                            help="an account of the workers' accounts file")
+        parser.add_argument(
+            "kind",
+            choices=LISTS,
+            metavar="LIST",
+            help=f"what to {verb}: orders, products or package-orders",
+        )
+        parser.add_argument(
+            "--account",
+            required=True,
+            metavar="NAME",
+            help="an account of the workers' accounts file",
+        )
         _add_jobs_queue(parser)
-    export.add_argument("--output", "-o", required=True, metavar="FILE",
-                        help="file name inside the workers' --export-dir")
+    export.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        metavar="FILE",
+        help="file name inside the workers' --export-dir",
+    )
 
 
 def _add_export(export: argparse.ArgumentParser) -> None:
-    export.add_argument("kind", choices=(*LISTS, "all"), metavar="LIST",
-                        help="what to export: orders, products, package-orders, or all")
+    export.add_argument(
+        "kind",
+        choices=(*LISTS, "all"),
+        metavar="LIST",
+        help="what to export: orders, products, package-orders, or all",
+    )
     _add_export_output(export)
     _add_source(export, "export")
 
 
 def _add_sync(sync: argparse.ArgumentParser) -> None:
-    sync.add_argument("kind", choices=(*LISTS, "all"), metavar="LIST",
-                      help="what to sync: orders, products, package-orders, or all")
-    sync.add_argument("--db", default="sqlite:///yeastar-csss.db", metavar="URL",
-                      help="the database: sqlite:///FILE (default sqlite:///yeastar-csss.db, "
-                           "in the working directory) or postgresql://USER:PASSWORD@HOST/DB")
-    sync.add_argument("--account", default="default", metavar="NAME",
-                      help="whose data this is, so one database holds many accounts "
-                           "(default: default)")
+    sync.add_argument(
+        "kind",
+        choices=(*LISTS, "all"),
+        metavar="LIST",
+        help="what to sync: orders, products, package-orders, or all",
+    )
+    sync.add_argument(
+        "--db",
+        default="sqlite:///yeastar-csss.db",
+        metavar="URL",
+        help="the database: sqlite:///FILE (default sqlite:///yeastar-csss.db, "
+        "in the working directory) or postgresql://USER:PASSWORD@HOST/DB",
+    )
+    sync.add_argument(
+        "--account",
+        default="default",
+        metavar="NAME",
+        help="whose data this is, so one database holds many accounts (default: default)",
+    )
     _add_source(sync, "sync")
 
 
 def _add_export_output(export: argparse.ArgumentParser) -> None:
-    export.add_argument("--format", choices=FORMATS, default="jsonl",
-                        help="jsonl (default), csv or xlsx")
-    export.add_argument("--excel", action="store_true",
-                        help="csv only: the spreadsheet layout (byte order mark, flattened "
-                             "columns, UTC times) that Excel opens correctly")
-    export.add_argument("--output", "-o", default=None,
-                        help="file to write, or - for stdout (default: stdout; not with all)")
-    export.add_argument("--output-dir", default=None, metavar="DIR",
-                        help="all only: the directory to write LIST.FORMAT files into")
-    export.add_argument("--unordered", action="store_true",
-                        help="write records as pages land, not in page order")
+    export.add_argument(
+        "--format", choices=FORMATS, default="jsonl", help="jsonl (default), csv or xlsx"
+    )
+    export.add_argument(
+        "--excel",
+        action="store_true",
+        help="csv only: the spreadsheet layout (byte order mark, flattened "
+        "columns, UTC times) that Excel opens correctly",
+    )
+    export.add_argument(
+        "--output",
+        "-o",
+        default=None,
+        help="file to write, or - for stdout (default: stdout; not with all)",
+    )
+    export.add_argument(
+        "--output-dir",
+        default=None,
+        metavar="DIR",
+        help="all only: the directory to write LIST.FORMAT files into",
+    )
+    export.add_argument(
+        "--unordered", action="store_true", help="write records as pages land, not in page order"
+    )
 
 
 def _add_source(export: argparse.ArgumentParser, verb: str) -> None:
     """The options that say where records come from (shared by export and sync)."""
-    export.add_argument("--page-size", type=_positive, default=None,
-                        help="records per page (default 100; package-orders 50)")
-    export.add_argument("--concurrency", type=_positive, default=8,
-                        help="requests in flight at most, per API (default 8)")
-    export.add_argument("--base-url", type=check_base_url, default=None,
-                        help="API base URL (default: the vendor's); with all, the Yeastar "
-                             "one (the CSSS API keeps its default)")
-    export.add_argument("--product-id", type=_positive, action="append", default=None,
-                        help="products only: a product line id, repeatable (default: every "
-                             "line the account may see)")
+    export.add_argument(
+        "--page-size",
+        type=_positive,
+        default=None,
+        help="records per page (default 100; package-orders 50)",
+    )
+    export.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=8,
+        help="requests in flight at most, per API (default 8)",
+    )
+    export.add_argument(
+        "--base-url",
+        type=check_base_url,
+        default=None,
+        help="API base URL (default: the vendor's); with all, the Yeastar "
+        "one (the CSSS API keeps its default)",
+    )
+    export.add_argument(
+        "--product-id",
+        type=_positive,
+        action="append",
+        default=None,
+        help="products only: a product line id, repeatable (default: every "
+        "line the account may see)",
+    )
     filters = export.add_argument_group("package-orders filters")
-    for name, what in (("device-id", "a device"), ("order-id", "one order"),
-                       ("order-status", "an order status code"),
-                       ("order-type", "an order type code")):
-        filters.add_argument(f"--{name}", default=None, metavar="VALUE",
-                             help=f"only the package orders of {what}")
-    export.add_argument("--quiet", "-q", action="store_true",
-                        help="no progress line and no summary line")
-    export.add_argument("--verbose", "-v", action="store_true",
-                        help="also log each retry on stderr (which list and page, and why)")
-    export.add_argument("--sandbox", action="store_true",
-                        help=f"{verb} from the embedded sandbox (no credentials needed)")
+    for name, what in (
+        ("device-id", "a device"),
+        ("order-id", "one order"),
+        ("order-status", "an order status code"),
+        ("order-type", "an order type code"),
+    ):
+        filters.add_argument(
+            f"--{name}", default=None, metavar="VALUE", help=f"only the package orders of {what}"
+        )
+    export.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress line and no summary line"
+    )
+    export.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="also log each retry on stderr (which list and page, and why)",
+    )
+    export.add_argument(
+        "--sandbox",
+        action="store_true",
+        help=f"{verb} from the embedded sandbox (no credentials needed)",
+    )
     sizes = export.add_argument_group("sandbox (with --sandbox)")
-    sizes.add_argument("--sandbox-size", type=_positive, default=None, metavar="N",
-                       help=f"records in each {verb}ed sandbox list (products: per line)")
-    sizes.add_argument("--sandbox-latency", type=_seconds, default=0.0, metavar="SECONDS",
-                       help="seconds added to every sandbox request (default 0)")
-    sizes.add_argument("--sandbox-fault-rate", type=_share, default=0.0, metavar="SHARE",
-                       help="share of sandbox requests that fail transiently, 0 to 1 "
-                            "(default 0)")
-    sizes.add_argument("--sandbox-revision", type=_non_negative, default=0, metavar="N",
-                       help="serve the sandbox data N revision steps later; each step "
-                            "removes about 1%%, changes about 3%% and adds about 2%% of "
-                            "every list, the same way every time (default 0)")
+    sizes.add_argument(
+        "--sandbox-size",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help=f"records in each {verb}ed sandbox list (products: per line)",
+    )
+    sizes.add_argument(
+        "--sandbox-latency",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds added to every sandbox request (default 0)",
+    )
+    sizes.add_argument(
+        "--sandbox-fault-rate",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="share of sandbox requests that fail transiently, 0 to 1 (default 0)",
+    )
+    sizes.add_argument(
+        "--sandbox-revision",
+        type=_non_negative,
+        default=0,
+        metavar="N",
+        help="serve the sandbox data N revision steps later; each step "
+        "removes about 1%%, changes about 3%% and adds about 2%% of "
+        "every list, the same way every time (default 0)",
+    )
 
 
 def _add_sandbox(sandbox: argparse.ArgumentParser) -> None:
     defaults = SandboxConfig()
-    sandbox.add_argument("--host", default="127.0.0.1",
-                         help="address to listen on (default 127.0.0.1)")
-    sandbox.add_argument("--port", type=_port, default=8080,
-                         help="port to listen on, 0 for any free one (default 8080)")
-    sandbox.add_argument("--latency", type=_seconds, default=0.0, metavar="SECONDS",
-                         help="seconds added to every request (default 0)")
-    sandbox.add_argument("--fault-rate", type=_share, default=0.0, metavar="SHARE",
-                         help="share of requests that fail transiently (5xx, 429, dropped "
-                              "connections), 0 to 1 (default 0)")
-    sandbox.add_argument("--orders", type=_positive, default=defaults.orders, metavar="N",
-                         help=f"orders served (default {defaults.orders})")
-    sandbox.add_argument("--products-per-line", type=_positive,
-                         default=defaults.products_per_line, metavar="N",
-                         help=f"products per product line (default "
-                              f"{defaults.products_per_line})")
-    sandbox.add_argument("--package-orders", type=_positive,
-                         default=defaults.package_orders, metavar="N",
-                         help=f"CSSS package orders served (default "
-                              f"{defaults.package_orders})")
-    sandbox.add_argument("--revision", type=_non_negative, default=defaults.revision,
-                         metavar="N",
-                         help="serve the data N revision steps later; each step removes "
-                              "about 1%%, changes about 3%% and adds about 2%% of every list, "
-                              f"the same way every time (default {defaults.revision})")
-    sandbox.add_argument("--stats", action="store_true",
-                         help="print the requests served, faults injected and token grants "
-                              "when stopped")
+    sandbox.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    sandbox.add_argument(
+        "--port",
+        type=_port,
+        default=8080,
+        help="port to listen on, 0 for any free one (default 8080)",
+    )
+    sandbox.add_argument(
+        "--latency",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds added to every request (default 0)",
+    )
+    sandbox.add_argument(
+        "--fault-rate",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="share of requests that fail transiently (5xx, 429, dropped "
+        "connections), 0 to 1 (default 0)",
+    )
+    sandbox.add_argument(
+        "--orders",
+        type=_positive,
+        default=defaults.orders,
+        metavar="N",
+        help=f"orders served (default {defaults.orders})",
+    )
+    sandbox.add_argument(
+        "--products-per-line",
+        type=_positive,
+        default=defaults.products_per_line,
+        metavar="N",
+        help=f"products per product line (default {defaults.products_per_line})",
+    )
+    sandbox.add_argument(
+        "--package-orders",
+        type=_positive,
+        default=defaults.package_orders,
+        metavar="N",
+        help=f"CSSS package orders served (default {defaults.package_orders})",
+    )
+    sandbox.add_argument(
+        "--revision",
+        type=_non_negative,
+        default=defaults.revision,
+        metavar="N",
+        help="serve the data N revision steps later; each step removes "
+        "about 1%%, changes about 3%% and adds about 2%% of every list, "
+        f"the same way every time (default {defaults.revision})",
+    )
+    sandbox.add_argument(
+        "--stats",
+        action="store_true",
+        help="print the requests served, faults injected and token grants when stopped",
+    )

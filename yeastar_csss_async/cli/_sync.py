@@ -55,8 +55,9 @@ async def run_sync(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _sync_list(name: str, store: SyncStore, client: BaseClient,
-                     args: argparse.Namespace) -> SyncReport:
+async def _sync_list(
+    name: str, store: SyncStore, client: BaseClient, args: argparse.Namespace
+) -> SyncReport:
     from ..sync import sync_orders, sync_package_orders, sync_products
 
     progress = Progress(sys.stderr if not args.quiet and sys.stderr.isatty() else None, name)
@@ -73,8 +74,14 @@ async def _sync_list(name: str, store: SyncStore, client: BaseClient,
     try:
         if isinstance(client, CSSSClient):
             return await sync_package_orders(
-                store, client, device_id=args.device_id, order_id=args.order_id,
-                order_status=args.order_status, order_type=args.order_type, **options)
+                store,
+                client,
+                device_id=args.device_id,
+                order_id=args.order_id,
+                order_status=args.order_status,
+                order_type=args.order_type,
+                **options,
+            )
         assert isinstance(client, YeastarPartnerClient)
         if name == "orders":
             return await sync_orders(store, client, **options)

@@ -19,8 +19,9 @@ from ._output import say
 
 __all__ = ["run_enqueue", "run_worker"]
 
-MISSING_EXTRA = ("worker and enqueue need the [workers] extra: "
-                 "pip install 'yeastar-csss-async[workers]'")
+MISSING_EXTRA = (
+    "worker and enqueue need the [workers] extra: pip install 'yeastar-csss-async[workers]'"
+)
 
 
 def _tasks() -> ModuleType:
@@ -65,9 +66,16 @@ async def run_worker(args: argparse.Namespace) -> int:
             pass
         return await _supervise(args)
     broker = tasks.make_broker(args.redis, queue_name=args.queue)
-    tasks.configure_worker(broker, tasks.WorkerSettings(
-        accounts=accounts, database_url=args.db, redis_url=args.redis,
-        namespace=args.namespace, export_dir=export_dir))
+    tasks.configure_worker(
+        broker,
+        tasks.WorkerSettings(
+            accounts=accounts,
+            database_url=args.db,
+            redis_url=args.redis,
+            namespace=args.namespace,
+            export_dir=export_dir,
+        ),
+    )
     stop = asyncio.Event()
 
     def ready() -> None:
@@ -75,8 +83,13 @@ async def run_worker(args: argparse.Namespace) -> int:
 
     with _stop_on_signals(stop.set), _job_log():
         try:
-            await tasks.serve(broker, stop, max_jobs=args.jobs,
-                              shutdown_timeout=args.shutdown_timeout, on_ready=ready)
+            await tasks.serve(
+                broker,
+                stop,
+                max_jobs=args.jobs,
+                shutdown_timeout=args.shutdown_timeout,
+                on_ready=ready,
+            )
         except (OSError, _redis_errors()) as error:
             raise _redis_failure(args.redis, error) from None
     say(f"worker {os.getpid()} stopped")
@@ -105,10 +118,30 @@ def _check_worker_options(tasks: ModuleType, args: argparse.Namespace) -> tuple[
 
 async def _supervise(args: argparse.Namespace) -> int:
     """``--workers N``: N worker processes; a signal is passed on to each of them."""
-    argv = [sys.executable, "-m", "yeastar_csss_async", "worker", "--redis", args.redis,
-            "--accounts", args.accounts, "--db", args.db, "--workers", "1",
-            "--jobs", str(args.jobs), "--queue", args.queue, "--namespace", args.namespace,
-            "--export-dir", args.export_dir, "--shutdown-timeout", str(args.shutdown_timeout)]
+    argv = [
+        sys.executable,
+        "-m",
+        "yeastar_csss_async",
+        "worker",
+        "--redis",
+        args.redis,
+        "--accounts",
+        args.accounts,
+        "--db",
+        args.db,
+        "--workers",
+        "1",
+        "--jobs",
+        str(args.jobs),
+        "--queue",
+        args.queue,
+        "--namespace",
+        args.namespace,
+        "--export-dir",
+        args.export_dir,
+        "--shutdown-timeout",
+        str(args.shutdown_timeout),
+    ]
     children: list[asyncio.subprocess.Process] = []
     stopping: list[bool] = []
 
@@ -122,19 +155,21 @@ async def _supervise(args: argparse.Namespace) -> int:
     with _stop_on_signals(stop):
         try:
             for _ in range(args.workers):
-                children.append(await asyncio.create_subprocess_exec(
-                    *argv, stdin=asyncio.subprocess.DEVNULL))
+                children.append(
+                    await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL)
+                )
             waits = {asyncio.ensure_future(child.wait()): child for child in children}
             pending = set(waits)
             code = 0
             while pending:
-                done, pending = await asyncio.wait(pending,
-                                                   return_when=asyncio.FIRST_COMPLETED)
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for finished in done:
                     status = finished.result()
                     if status != 0 and not stopping:
-                        say(f"yeastar-csss: worker {waits[finished].pid} exited with "
-                            f"status {status}: stopping the others")
+                        say(
+                            f"yeastar-csss: worker {waits[finished].pid} exited with "
+                            f"status {status}: stopping the others"
+                        )
                         code = 1
                         stop()
                     elif status != 0:
@@ -194,5 +229,6 @@ def _redis_failure(url: str, error: BaseException) -> Exception:
     from .._errors import shorten
     from ..redis import CoordinatorError, display_url
 
-    return CoordinatorError(f"Redis at {display_url(url)} failed: "
-                            f"{shorten(f'{type(error).__name__}: {error}')}")
+    return CoordinatorError(
+        f"Redis at {display_url(url)} failed: {shorten(f'{type(error).__name__}: {error}')}"
+    )

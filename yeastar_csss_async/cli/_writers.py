@@ -22,8 +22,17 @@ from .._jsonable import to_jsonable
 from ._columns import CellKind, Table, table_of
 from ._output import Output
 
-__all__ = ["FORMATS", "CsvEncoder", "Encoder", "ExcelCsvEncoder", "JsonLinesEncoder",
-           "TextEncoder", "json_text", "make_encoder", "record_fields"]
+__all__ = [
+    "FORMATS",
+    "CsvEncoder",
+    "Encoder",
+    "ExcelCsvEncoder",
+    "JsonLinesEncoder",
+    "TextEncoder",
+    "json_text",
+    "make_encoder",
+    "record_fields",
+]
 
 FORMATS = ("jsonl", "csv", "xlsx")
 """``--format`` choices; the file extension of each is its name."""
@@ -165,16 +174,19 @@ class ExcelCsvEncoder(_CsvText):
     def __init__(self, model: type[Any]) -> None:
         super().__init__()
         self._table: Table = table_of(model, "", child_tables=False)
-        self._cells = [(column.get, _EXCEL_CELLS[column.kind])
-                       for column in self._table.columns]
+        self._cells = [(column.get, _EXCEL_CELLS[column.kind]) for column in self._table.columns]
 
     def header(self) -> str:
         return self._rows([self._table.headers])
 
     def format(self, records: Sequence[object]) -> str:
         cells = self._cells
-        return self._rows([["" if (value := get(record)) is None else cell(value)
-                            for get, cell in cells] for record in records])
+        return self._rows(
+            [
+                ["" if (value := get(record)) is None else cell(value) for get, cell in cells]
+                for record in records
+            ]
+        )
 
 
 _FORMULA_START = frozenset("=+-@\t\r")
@@ -199,13 +211,18 @@ def excel_time(value: object) -> str:
 
 
 _EXCEL_CELLS: dict[CellKind, Callable[[Any], str]] = {
-    "text": excel_safe_text, "int": str, "decimal": str, "utc_time": excel_time,
-    "time": excel_time, "json": json_text,
+    "text": excel_safe_text,
+    "int": str,
+    "decimal": str,
+    "utc_time": excel_time,
+    "time": excel_time,
+    "json": json_text,
 }
 
 
-def make_encoder(model: type[Any], fmt: str, *, excel: bool = False,
-                 sheet: str = "records") -> Encoder:
+def make_encoder(
+    model: type[Any], fmt: str, *, excel: bool = False, sheet: str = "records"
+) -> Encoder:
     """The encoder for ``--format fmt`` (``excel``: ``--excel``; ``sheet``: the xlsx sheet).
 
     xlsx needs openpyxl: an ``ImportError`` naming the extra when it is not installed.

@@ -39,7 +39,8 @@ try:
     from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 except ImportError as error:  # the [xlsx] extra is not installed
     raise ImportError(
-        "--format xlsx needs openpyxl: pip install 'yeastar-csss-async[xlsx]'") from error
+        "--format xlsx needs openpyxl: pip install 'yeastar-csss-async[xlsx]'"
+    ) from error
 
 from .._jsonable import to_jsonable
 from ._columns import CellKind, Column, Table, table_of
@@ -61,13 +62,15 @@ _logger = logging.getLogger("yeastar_csss_async.cli")
 class _Sheet:
     """A table written to one sheet after another as each fills up."""
 
-    def __init__(self, workbook: Workbook, title: str, columns: Sequence[Column],
-                 max_rows: int) -> None:
+    def __init__(
+        self, workbook: Workbook, title: str, columns: Sequence[Column], max_rows: int
+    ) -> None:
         self._workbook = workbook
         self._title = title
         self._headers = [column.header for column in columns]
-        self._text_columns = [index for index, column in enumerate(columns, 1)
-                              if column.kind in ("text", "json")]
+        self._text_columns = [
+            index for index, column in enumerate(columns, 1) if column.kind in ("text", "json")
+        ]
         self._max_rows = max_rows
         self._count = 0
         self._rows = max_rows  # no sheet yet
@@ -118,11 +121,13 @@ class XlsxEncoder:
         self._cells = self._converters(self._table.columns)
         self._children = [
             (child.attribute, child.key.get, self._converters(child.table.columns))
-            for child in self._table.children]
+            for child in self._table.children
+        ]
         self._sheets: list[_Sheet] = []
 
-    def _converters(self, columns: Sequence[Column]) -> list[tuple[Callable[[Any], object],
-                                                                   Callable[[Any], object]]]:
+    def _converters(
+        self, columns: Sequence[Column]
+    ) -> list[tuple[Callable[[Any], object], Callable[[Any], object]]]:
         return [(column.get, self._cell_maker(column)) for column in columns]
 
     def begin(self, output: Output) -> None:
@@ -131,8 +136,14 @@ class XlsxEncoder:
         table = self._table
         self._sheets = [_Sheet(workbook, table.name[:31], table.columns, self.max_rows)]
         for child in table.children:
-            self._sheets.append(_Sheet(workbook, child.table.name[:31],
-                                       (child.key, *child.table.columns), self.max_rows))
+            self._sheets.append(
+                _Sheet(
+                    workbook,
+                    child.table.name[:31],
+                    (child.key, *child.table.columns),
+                    self.max_rows,
+                )
+            )
         for sheet in self._sheets:  # headers first, even for a list with no records
             sheet.ensure_started()
 
@@ -140,22 +151,29 @@ class XlsxEncoder:
         main, *children = self._sheets
         cells = self._cells
         for record in records:
-            main.append([None if (value := get(record)) is None else cell(value)
-                         for get, cell in cells])
-            for sheet, (attribute, key, item_cells) in zip(children, self._children,
-                                                           strict=True):
+            main.append(
+                [None if (value := get(record)) is None else cell(value) for get, cell in cells]
+            )
+            for sheet, (attribute, key, item_cells) in zip(children, self._children, strict=True):
                 items = getattr(record, attribute)
                 if items:
                     key_value = key(record)
                     for item in items:  # a cell object per row: openpyxl reuses what it gets
-                        sheet.append([None if key_value is None else cells[0][1](key_value), *(
-                            None if (value := get(item)) is None else cell(value)
-                            for get, cell in item_cells)])
+                        sheet.append(
+                            [
+                                None if key_value is None else cells[0][1](key_value),
+                                *(
+                                    None if (value := get(item)) is None else cell(value)
+                                    for get, cell in item_cells
+                                ),
+                            ]
+                        )
 
     def end(self, output: Output) -> None:
         assert self._workbook is not None
-        self._workbook.save(_ZipTarget(output) if not output.seekable
-                            else _SeekableZipTarget(output))
+        self._workbook.save(
+            _ZipTarget(output) if not output.seekable else _SeekableZipTarget(output)
+        )
 
     def close(self) -> None:
         """Remove openpyxl's temporary sheet files (after a save they are gone already)."""
@@ -194,8 +212,12 @@ class XlsxEncoder:
         if len(text) > MAX_TEXT:
             if header not in self._warned:
                 self._warned.add(header)
-                _logger.warning("xlsx: %s holds a value of %d characters; a cell keeps "
-                                "%d: cut", header, len(text), MAX_TEXT)
+                _logger.warning(
+                    "xlsx: %s holds a value of %d characters; a cell keeps %d: cut",
+                    header,
+                    len(text),
+                    MAX_TEXT,
+                )
             text = text[:MAX_TEXT]
         if (text[:1] == "=" and len(text) > 1) or text in ERROR_CODES:
             cell = WriteOnlyCell(self._sheets[0].current, value=text)
@@ -207,7 +229,7 @@ class XlsxEncoder:
         return text
 
     def _whole(self, header: str, value: int) -> object:
-        if -10**MAX_DIGITS < value < 10**MAX_DIGITS:
+        if -(10**MAX_DIGITS) < value < 10**MAX_DIGITS:
             return value
         return self._money(header, Decimal(value))
 
@@ -217,8 +239,12 @@ class XlsxEncoder:
             # More digits than a spreadsheet number holds: text keeps every one of them.
             if header not in self._warned:
                 self._warned.add(header)
-                _logger.warning("xlsx: %s holds %s, more digits than a spreadsheet number "
-                                "keeps: written as text", header, str(value)[:80])
+                _logger.warning(
+                    "xlsx: %s holds %s, more digits than a spreadsheet number "
+                    "keeps: written as text",
+                    header,
+                    str(value)[:80],
+                )
             return self._text(header, str(value))
         cell = WriteOnlyCell(self._sheets[0].current, value=value)  # type: ignore[arg-type]
         # openpyxl would write the Decimal through a float ("%.16g"); the value's own
@@ -228,7 +254,6 @@ class XlsxEncoder:
         if isinstance(exponent, int) and -10 <= exponent < 0:
             cell.number_format = "0." + "0" * -exponent  # as many decimals as sent
         return cell
-
 
 
 def _excel_time(value: datetime) -> object:

@@ -55,7 +55,10 @@ __all__ = [
 
 @contextlib.asynccontextmanager
 async def serve(
-    config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0,
+    config: SandboxConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
 ) -> AsyncIterator[str]:
     """``async with serve() as base_url:`` — the sandbox for as long as the block runs.
 
@@ -66,7 +69,10 @@ async def serve(
 
 
 async def run_sandbox(
-    config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0,
+    config: SandboxConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
     on_ready: Callable[[Sandbox], None] | None = None,
 ) -> None:
     """Serve the sandbox until cancelled; ``on_ready`` is called once it listens."""

@@ -100,15 +100,22 @@ def _money_json(document: object) -> bytes:
 
 
 def _json_response(document: object, status: int = 200) -> web.Response:
-    return web.Response(body=_money_json(document), status=status,
-                        content_type="application/json")
+    return web.Response(body=_money_json(document), status=status, content_type="application/json")
 
 
-def _envelope(result: object, *, code: str = "success", status: int = 200,
-              detail: str = "") -> web.Response:
-    return _json_response({"code": code, "detailMessage": detail,
-                           "requestId": secrets.token_hex(16), "result": result,
-                           "status": status}, status)
+def _envelope(
+    result: object, *, code: str = "success", status: int = 200, detail: str = ""
+) -> web.Response:
+    return _json_response(
+        {
+            "code": code,
+            "detailMessage": detail,
+            "requestId": secrets.token_hex(16),
+            "result": result,
+            "status": status,
+        },
+        status,
+    )
 
 
 def _csss_error(code: str, message: str) -> web.Response:
@@ -137,17 +144,20 @@ class Sandbox:
     ``after_page`` (change the data while pages are served) and ``clock`` (token expiry).
     """
 
-    def __init__(self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+    def __init__(
+        self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.config = config or SandboxConfig()
         self.host = host
         self.port = port
         self.base_url = ""
         self.stats = SandboxStats()
         self.data = SandboxData(
-            seed=self.config.seed, orders=self.config.orders,
+            seed=self.config.seed,
+            orders=self.config.orders,
             products_per_line=self.config.products_per_line,
-            package_orders=self.config.package_orders, generated=self.config.generated,
+            package_orders=self.config.package_orders,
+            generated=self.config.generated,
             revision=self.config.revision,
         )
         self.intercept: Intercept | None = None
@@ -168,8 +178,12 @@ class Sandbox:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.close()
 
     async def start(self) -> str:
@@ -180,8 +194,9 @@ class Sandbox:
         app.router.add_get(PRODUCTS_PATH, self._products)
         app.router.add_get(PRODUCT_LINES_PATH, self._product_lines)
         app.router.add_post(CSSS_ORDERS_PATH, self._package_orders)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                                    shutdown_timeout=0.1)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=0.1
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -232,7 +247,8 @@ class Sandbox:
 
     @web.middleware
     async def _middleware(
-        self, request: web.Request,
+        self,
+        request: web.Request,
         handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
     ) -> web.StreamResponse:
         if self._closing:
@@ -256,8 +272,11 @@ class Sandbox:
                 answer = await self.intercept(request)
                 if answer is not None:
                     return answer
-            if business and self.config.fault_rate > 0 \
-                    and self._faults.random() < self.config.fault_rate:
+            if (
+                business
+                and self.config.fault_rate > 0
+                and self._faults.random() < self.config.fault_rate
+            ):
                 return self._fault(request, self._faults.choice(self.config.fault_kinds))
             if business and not request.path.startswith("/package/"):
                 denied = self._check_bearer(request)
@@ -275,13 +294,15 @@ class Sandbox:
     def _fault(self, request: web.Request, kind: str) -> web.StreamResponse:
         self.stats.faults[kind] += 1
         if kind == "429":
-            response = _envelope(None, code="too_many_requests", status=429,
-                                 detail="slow down")
+            response = _envelope(None, code="too_many_requests", status=429, detail="slow down")
             response.headers["Retry-After"] = f"{self.config.retry_after:g}"
             return response
         if kind == "503":
-            return web.Response(status=503, content_type="text/html",
-                                text="<html><body><h1>503 Service Unavailable</h1></body></html>")
+            return web.Response(
+                status=503,
+                content_type="text/html",
+                text="<html><body><h1>503 Service Unavailable</h1></body></html>",
+            )
         if kind == "drop":
             if request.transport is not None:
                 request.transport.close()
@@ -293,8 +314,12 @@ class Sandbox:
         token = auth[7:] if auth.startswith("Bearer ") else ""
         expires = self._tokens.get(token)
         if expires is None or expires <= self.clock():
-            return _envelope(None, code="invalid_token", status=401,
-                             detail="the access token is missing, invalid or expired")
+            return _envelope(
+                None,
+                code="invalid_token",
+                status=401,
+                detail="the access token is missing, invalid or expired",
+            )
         return None
 
     # --- Yeastar --------------------------------------------------------------------------
@@ -304,8 +329,14 @@ class Sandbox:
         token, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         self._tokens[token] = now + config.token_lifetime
         self._refresh_tokens[refresh] = now + config.refresh_lifetime
-        return _envelope({"expiresIn": str(max(1, math.ceil(config.token_lifetime))),
-                          "refreshToken": refresh, "token": token, "tokenHead": "Bearer"})
+        return _envelope(
+            {
+                "expiresIn": str(max(1, math.ceil(config.token_lifetime))),
+                "refreshToken": refresh,
+                "token": token,
+                "tokenHead": "Bearer",
+            }
+        )
 
     async def _token(self, request: web.Request) -> web.StreamResponse:
         self.stats.token_requests += 1
@@ -313,52 +344,84 @@ class Sandbox:
         grant = str(form.get("grant_type", ""))
         if grant == "pp_credentials":
             if "client_id" not in form or "client_secret" not in form:
-                return _envelope(None, code="parameter_validation_failed", status=400,
-                                 detail="client_id and client_secret are required")
-            if (form["client_id"], form["client_secret"]) != (SANDBOX_CLIENT_ID,
-                                                              SANDBOX_CLIENT_SECRET):
-                return _envelope(None, code="invalid_client", status=401,
-                                 detail="client_id or client_secret is wrong")
+                return _envelope(
+                    None,
+                    code="parameter_validation_failed",
+                    status=400,
+                    detail="client_id and client_secret are required",
+                )
+            if (form["client_id"], form["client_secret"]) != (
+                SANDBOX_CLIENT_ID,
+                SANDBOX_CLIENT_SECRET,
+            ):
+                return _envelope(
+                    None,
+                    code="invalid_client",
+                    status=401,
+                    detail="client_id or client_secret is wrong",
+                )
         elif grant == "refresh_token":
             refresh = str(form.get("refresh_token", ""))
             expires = self._refresh_tokens.pop(refresh, None)  # rotation: single use
             if expires is None or expires <= self.clock():
-                return _envelope(None, code="invalid_refresh_token", status=401,
-                                 detail="the refresh token is invalid or expired")
+                return _envelope(
+                    None,
+                    code="invalid_refresh_token",
+                    status=401,
+                    detail="the refresh token is invalid or expired",
+                )
         else:
-            return _envelope(None, code="parameter_validation_failed", status=400,
-                             detail="grant_type must be pp_credentials or refresh_token")
+            return _envelope(
+                None,
+                code="parameter_validation_failed",
+                status=400,
+                detail="grant_type must be pp_credentials or refresh_token",
+            )
         self.stats.grants[grant] += 1
         return self._issue()
 
-    async def _page(self, name: str, records: SandboxList | list[Record], page_no: int,
-                    page_size: int) -> dict[str, Any]:
+    async def _page(
+        self, name: str, records: SandboxList | list[Record], page_no: int, page_size: int
+    ) -> dict[str, Any]:
         start = (page_no - 1) * page_size
         if isinstance(records, SandboxList):
             items = records._span(start, start + page_size)
         else:
-            items = records[start:start + page_size]
+            items = records[start : start + page_size]
         total = len(records)
         if self.after_page is not None:
             outcome = self.after_page(name, page_no)
             if outcome is not None:
                 await outcome
-        return {"items": items, "total": total,
-                "pages": math.ceil(total / page_size) if total else 0}
+        return {
+            "items": items,
+            "total": total,
+            "pages": math.ceil(total / page_size) if total else 0,
+        }
 
-    async def _yeastar_page(self, request: web.Request, name: str,
-                            records: SandboxList | list[Record]) -> web.Response:
+    async def _yeastar_page(
+        self, request: web.Request, name: str, records: SandboxList | list[Record]
+    ) -> web.Response:
         page_no = _int_param(request.query.get("pageNo"), 1)
         page_size = _int_param(request.query.get("pageSize"), 25)
         if page_no is None or page_size is None or page_size > MAX_PAGE_SIZE:
-            return _envelope(None, code="parameter_validation_failed", status=400,
-                             detail="pageNo and pageSize must be whole numbers >= 1")
+            return _envelope(
+                None,
+                code="parameter_validation_failed",
+                status=400,
+                detail="pageNo and pageSize must be whole numbers >= 1",
+            )
         page = await self._page(name, records, page_no, page_size)
-        return _envelope({
-            "count": page["total"], "pageNo": page_no, "pageSize": page_size,
-            "results": page["items"], "total": page["total"],
-            "totalPage": 1 if self.config.understate_total_pages else page["pages"],
-        })
+        return _envelope(
+            {
+                "count": page["total"],
+                "pageNo": page_no,
+                "pageSize": page_size,
+                "results": page["items"],
+                "total": page["total"],
+                "totalPage": 1 if self.config.understate_total_pages else page["pages"],
+            }
+        )
 
     async def _orders(self, request: web.Request) -> web.StreamResponse:
         return await self._yeastar_page(request, "orders", self.data.orders)
@@ -366,10 +429,12 @@ class Sandbox:
     async def _products(self, request: web.Request) -> web.StreamResponse:
         product_id = request.query.get("productId", "")
         if not re.fullmatch(r"\d+", product_id):
-            return _envelope(None, code="parameter_validation_failed", status=400,
-                             detail="productId is required")
-        return await self._yeastar_page(request, "products",
-                                        self.data.products.get(int(product_id), []))
+            return _envelope(
+                None, code="parameter_validation_failed", status=400, detail="productId is required"
+            )
+        return await self._yeastar_page(
+            request, "products", self.data.products.get(int(product_id), [])
+        )
 
     async def _product_lines(self, request: web.Request) -> web.StreamResponse:
         return _envelope(self.data.subscription_products)
@@ -386,36 +451,56 @@ class Sandbox:
         if body.get("access_code") != SANDBOX_ACCESS_CODE:
             return _csss_error("1001", "access_code invalid")
         timestamp = str(body.get("timestamp", ""))
-        if not timestamp.isdigit() or \
-                abs(int(timestamp) - time.time()) > self.config.timestamp_window:
+        if (
+            not timestamp.isdigit()
+            or abs(int(timestamp) - time.time()) > self.config.timestamp_window
+        ):
             return _csss_error("1003", "timestamp expired")
         if not _sign_matches(body):
             return _csss_error("1002", "sign error")
         page_no, page_size = body.get("page_no"), body.get("page_size")
-        if not isinstance(page_no, int) or isinstance(page_no, bool) or page_no < 1 \
-                or not isinstance(page_size, int) or isinstance(page_size, bool) \
-                or page_size < 1:
+        if (
+            not isinstance(page_no, int)
+            or isinstance(page_no, bool)
+            or page_no < 1
+            or not isinstance(page_size, int)
+            or isinstance(page_size, bool)
+            or page_size < 1
+        ):
             return _csss_error("1004", "page_no and page_size must be integers >= 1")
         records: SandboxList | list[Record] = self.data.package_orders
-        filters = {"device_id": "device_id", "order_id": "orderCode",
-                   "order_status": "orderStatus", "order_type": "buyType"}
+        filters = {
+            "device_id": "device_id",
+            "order_id": "orderCode",
+            "order_status": "orderStatus",
+            "order_type": "buyType",
+        }
         wanted = {key: body[param] for param, key in filters.items() if body.get(param)}
         if wanted:
-            records = [r for r in self.data.package_orders._span(0, len(records))
-                       if all(r.get(k) == v for k, v in wanted.items())]
+            records = [
+                r
+                for r in self.data.package_orders._span(0, len(records))
+                if all(r.get(k) == v for k, v in wanted.items())
+            ]
         page = await self._page("package_orders", records, page_no, page_size)
         english = request.headers.get("Accept-Language", "").lower().startswith("en")
         data: dict[str, Any] = {
-            "page": {"cur_page_no": page_no, "page_size": page_size,
-                     "total_count": page["total"], "total_pages": page["pages"]},
+            "page": {
+                "cur_page_no": page_no,
+                "page_size": page_size,
+                "total_count": page["total"],
+                "total_pages": page["pages"],
+            },
             "package_order": page["items"],
             "package_order_num": len(page["items"]),
         }
         # How Linksfield signs answers is undocumented (DOMAIN.md B5); presumably like requests.
         data["sign"] = signature(data, SANDBOX_SECRET)
-        return _json_response({
-            "code": "0000",
-            "data": data,
-            "message": "success" if english else "成功",
-            "success": True,
-        })
+        return _json_response(
+            {
+                "code": "0000",
+                "data": data,
+                "message": "success" if english else "成功",
+                "success": True,
+            }
+        )

@@ -12,9 +12,18 @@ from typing import Any
 from ._lists import GeneratedList, ListKind, ProductLines, Record, SandboxList
 from ._revisions import ListChanges, Revise, RevisionStep, apply_step, step_random
 
-__all__ = ["PRODUCT_LINES", "GeneratedList", "Record", "SandboxData", "make_order",
-           "make_package_order", "make_product", "revise_order", "revise_package_order",
-           "revise_product"]
+__all__ = [
+    "PRODUCT_LINES",
+    "GeneratedList",
+    "Record",
+    "SandboxData",
+    "make_order",
+    "make_package_order",
+    "make_product",
+    "revise_order",
+    "revise_package_order",
+    "revise_product",
+]
 
 PRODUCT_LINES: dict[int, str] = {
     9: "Linkus Cloud Service",
@@ -24,14 +33,32 @@ PRODUCT_LINES: dict[int, str] = {
     14: "P-Series Turnkey Package",
     15: "Remote Management",
 }
-ORDER_STATUSES = ("succeed", "failed", "pending", "invalid", "cancelled", "refunded",
-                  "confirmed", "unconfirmed")
+ORDER_STATUSES = (
+    "succeed",
+    "failed",
+    "pending",
+    "invalid",
+    "cancelled",
+    "refunded",
+    "confirmed",
+    "unconfirmed",
+)
 ORDER_TYPES = ("online", "offline", "special_offer", "")
 PLAN_STATUSES = ("trialing", "subscribing", "purchased", "expiring", "expired", "switching")
-COMPANIES = ("PCE Customer Test Company", "Müller GmbH", "北京云通信有限公司", "Société Générale",
-             "Acme Ltd", "São Paulo Telecom")
-PACKAGE_NAMES = ("亚洲12国/地区产品二 30m/月", "Europe 1GB / month", "中国20M不限速月套餐",
-                 "Global 500MB / 7 days")
+COMPANIES = (
+    "PCE Customer Test Company",
+    "Müller GmbH",
+    "北京云通信有限公司",
+    "Société Générale",
+    "Acme Ltd",
+    "São Paulo Telecom",
+)
+PACKAGE_NAMES = (
+    "亚洲12国/地区产品二 30m/月",
+    "Europe 1GB / month",
+    "中国20M不限速月套餐",
+    "Global 500MB / 7 days",
+)
 _EPOCH_MS = 1_680_000_000_000  # spring 2023, like the seed examples
 _LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
 
@@ -77,7 +104,9 @@ def make_product(seed: int, line: int, index: int) -> Record:
         "currentPlan": "Ultimate Plan" if switching else "",
         "currentPlanExpireDate": expire if switching else None,
         "customerEmail": rng.choice(("", f"customer{index}@example.com")),
-        "endUserInfo": None if rng.random() < 0.3 else {
+        "endUserInfo": None
+        if rng.random() < 0.3
+        else {
             "address": rng.choice(("Customer Address.", "Hauptstraße 5, Berlin", "")),
             "companyName": rng.choice(COMPANIES),
             "contactName": rng.choice(("PCE Customer Test", "Zoë Brontë", "王小明")),
@@ -163,8 +192,10 @@ def revise_order(record: Record, rng: random.Random) -> dict[str, Any]:
     """A revision step's change to an order: another ``order_status``, and a
     ``total_amount`` 0.01 to 99.99 higher (two decimal places, like the generated ones)."""
     amount = Decimal(str(record.get("totalAmount") or 0))
-    return {"order_status": _other(rng, ORDER_STATUSES, record.get("orderStatus")),
-            "total_amount": amount + Decimal(rng.randrange(1, 10_000)).scaleb(-2)}
+    return {
+        "order_status": _other(rng, ORDER_STATUSES, record.get("orderStatus")),
+        "total_amount": amount + Decimal(rng.randrange(1, 10_000)).scaleb(-2),
+    }
 
 
 def revise_product(record: Record, rng: random.Random) -> dict[str, Any]:
@@ -172,8 +203,10 @@ def revise_product(record: Record, rng: random.Random) -> dict[str, Any]:
     a ``plan_expire_date`` 1 to 365 days later (epoch milliseconds)."""
     expire = record.get("planExpireDate")
     expire = expire if isinstance(expire, int) else _EPOCH_MS
-    return {"plan_status": _other(rng, PLAN_STATUSES[:5], record.get("planStatus")),
-            "plan_expire_date": expire + rng.randrange(1, 366) * 86_400_000}
+    return {
+        "plan_status": _other(rng, PLAN_STATUSES[:5], record.get("planStatus")),
+        "plan_expire_date": expire + rng.randrange(1, 366) * 86_400_000,
+    }
 
 
 def revise_package_order(record: Record, rng: random.Random) -> dict[str, Any]:
@@ -181,24 +214,78 @@ def revise_package_order(record: Record, rng: random.Random) -> dict[str, Any]:
     "3"), and a ``used_flow`` 1 to 99 higher (a string of digits, like the generated ones)."""
     used = record.get("usedFlow")
     used = int(used) if isinstance(used, str) and used.isdigit() else 0
-    return {"order_status": _other(rng, ("0", "1", "3"), record.get("orderStatus")),
-            "used_flow": str(used + rng.randrange(1, 100))}
+    return {
+        "order_status": _other(rng, ("0", "1", "3"), record.get("orderStatus")),
+        "used_flow": str(used + rng.randrange(1, 100)),
+    }
 
 
-ORDER_FIELDS = ("createTime", "currencyCode", "customReferenceNo", "id", "invoiceNo", "orderNo",
-                "orderStatus", "orderType", "productModel", "productName", "productNo",
-                "totalAmount")
-PRODUCT_FIELDS = ("activationCode", "activationStatus", "comment", "createTime", "currentPlan",
-                  "currentPlanExpireDate", "customerEmail", "endUserInfo", "model", "nextPlan",
-                  "nextPlanExpireDate", "nextPlanStartDate", "partnerEmail", "planAutoRenewal",
-                  "planExpireDate", "planId", "planName", "planServicePeriod", "planStatus",
-                  "productAdminEmail", "productNo", "quantity", "referrer", "serviceList", "url",
-                  "yeastarId")
-PACKAGE_ORDER_FIELDS = ("buyType", "expireDate", "flow", "orderCode", "orderStatus",
-                        "orderDate", "orderPeriod", "packageCode", "packageName", "packageType",
-                        "usedFlow", "flowUseRate", "orderUsedFlow", "supplierCode",
-                        "refuelingPackageList", "hasTestFlow", "profileList", "isFlowPlus",
-                        "deviceId", "device_id", "activeDate", "main_iccid")
+ORDER_FIELDS = (
+    "createTime",
+    "currencyCode",
+    "customReferenceNo",
+    "id",
+    "invoiceNo",
+    "orderNo",
+    "orderStatus",
+    "orderType",
+    "productModel",
+    "productName",
+    "productNo",
+    "totalAmount",
+)
+PRODUCT_FIELDS = (
+    "activationCode",
+    "activationStatus",
+    "comment",
+    "createTime",
+    "currentPlan",
+    "currentPlanExpireDate",
+    "customerEmail",
+    "endUserInfo",
+    "model",
+    "nextPlan",
+    "nextPlanExpireDate",
+    "nextPlanStartDate",
+    "partnerEmail",
+    "planAutoRenewal",
+    "planExpireDate",
+    "planId",
+    "planName",
+    "planServicePeriod",
+    "planStatus",
+    "productAdminEmail",
+    "productNo",
+    "quantity",
+    "referrer",
+    "serviceList",
+    "url",
+    "yeastarId",
+)
+PACKAGE_ORDER_FIELDS = (
+    "buyType",
+    "expireDate",
+    "flow",
+    "orderCode",
+    "orderStatus",
+    "orderDate",
+    "orderPeriod",
+    "packageCode",
+    "packageName",
+    "packageType",
+    "usedFlow",
+    "flowUseRate",
+    "orderUsedFlow",
+    "supplierCode",
+    "refuelingPackageList",
+    "hasTestFlow",
+    "profileList",
+    "isFlowPlus",
+    "deviceId",
+    "device_id",
+    "activeDate",
+    "main_iccid",
+)
 
 
 def _index_in(pattern: str, key: str, offset: int = 0) -> int | None:
@@ -210,28 +297,40 @@ def _index_in(pattern: str, key: str, offset: int = 0) -> int | None:
 def order_kind(seed: int) -> ListKind:
     """Orders: ``id`` is ``1000000 + index``; served newest first, like the portal's list."""
     return ListKind(
-        name="orders", noun="order", key_field="id", fields=ORDER_FIELDS,
+        name="orders",
+        noun="order",
+        key_field="id",
+        fields=ORDER_FIELDS,
         make=functools.partial(make_order, seed),
         index_of=functools.partial(_index_in, r"([0-9]{7,})", offset=1_000_000),
-        newest_first=True)
+        newest_first=True,
+    )
 
 
 def product_kind(seed: int, line: int) -> ListKind:
     """Products of one line: ``productNo`` ends in the index (5 digits or more)."""
     return ListKind(
-        name=f"products of line {line}", noun="product", key_field="productNo",
-        fields=PRODUCT_FIELDS, make=functools.partial(make_product, seed, line),
+        name=f"products of line {line}",
+        noun="product",
+        key_field="productNo",
+        fields=PRODUCT_FIELDS,
+        make=functools.partial(make_product, seed, line),
         index_of=functools.partial(_index_in, rf"{line:02d}58B[0-9]{{8}}([0-9]{{5,}})"),
-        newest_first=False)
+        newest_first=False,
+    )
 
 
 def package_order_kind(seed: int) -> ListKind:
     """CSSS package orders: ``orderCode`` ends in the index (10 digits); oldest first."""
     return ListKind(
-        name="package orders", noun="package order", key_field="orderCode",
-        fields=PACKAGE_ORDER_FIELDS, make=functools.partial(make_package_order, seed),
+        name="package orders",
+        noun="package order",
+        key_field="orderCode",
+        fields=PACKAGE_ORDER_FIELDS,
+        make=functools.partial(make_package_order, seed),
         index_of=functools.partial(_index_in, r"L[0-9]{8}([0-9]{10,})"),
-        newest_first=False)
+        newest_first=False,
+    )
 
 
 class SandboxData:
@@ -246,8 +345,16 @@ class SandboxData:
     (0: the data as generated).
     """
 
-    def __init__(self, *, seed: int, orders: int, products_per_line: int,
-                 package_orders: int, generated: bool, revision: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int,
+        orders: int,
+        products_per_line: int,
+        package_orders: int,
+        generated: bool,
+        revision: int = 0,
+    ) -> None:
         if not isinstance(revision, int) or isinstance(revision, bool) or revision < 0:
             raise ValueError(f"revision must be an int >= 0, got {revision!r:.80}")
         self.seed = seed
@@ -255,11 +362,15 @@ class SandboxData:
         self.revision = 0
         """The revision served now: the number of steps applied."""
         self.orders = SandboxList(order_kind(seed), orders, generated=generated)
-        self.package_orders = SandboxList(package_order_kind(seed), package_orders,
-                                          generated=generated)
-        self.products = ProductLines({
-            line: SandboxList(product_kind(seed, line), products_per_line, generated=generated)
-            for line in PRODUCT_LINES})
+        self.package_orders = SandboxList(
+            package_order_kind(seed), package_orders, generated=generated
+        )
+        self.products = ProductLines(
+            {
+                line: SandboxList(product_kind(seed, line), products_per_line, generated=generated)
+                for line in PRODUCT_LINES
+            }
+        )
         self.subscription_products: list[Record] = [
             {"name": name, "productId": line} for line, name in PRODUCT_LINES.items()
         ]
@@ -281,10 +392,13 @@ class SandboxData:
             return apply_step(records, rng, revise)
 
         done = RevisionStep(
-            revision=revision, orders=step(self.orders, revise_order),
-            products={line: step(records, revise_product)
-                      for line, records in self.products.items()},
-            package_orders=step(self.package_orders, revise_package_order))
+            revision=revision,
+            orders=step(self.orders, revise_order),
+            products={
+                line: step(records, revise_product) for line, records in self.products.items()
+            },
+            package_orders=step(self.package_orders, revise_package_order),
+        )
         self.revision = revision
         return done
 

@@ -124,10 +124,10 @@ class SandboxList(Sequence[Record]):
     def __init__(self, kind: ListKind, size: int, *, generated: bool) -> None:
         self.kind = kind
         self._size = size
-        at = (lambda position: kind.make(size - 1 - position)) if kind.newest_first \
-            else kind.make
-        self._base: Sequence[Record] = (GeneratedList(size, at) if generated
-                                        else [at(position) for position in range(size)])
+        at = (lambda position: kind.make(size - 1 - position)) if kind.newest_first else kind.make
+        self._base: Sequence[Record] = (
+            GeneratedList(size, at) if generated else [at(position) for position in range(size)]
+        )
         self._removed: list[int] = []  # base positions, sorted
         self._removed_set: set[int] = set()
         self._patches: dict[str, Record] = {}  # key -> changed JSON fields of a base record
@@ -207,7 +207,7 @@ class SandboxList(Sequence[Record]):
     def _base_records(self, first: int, count: int) -> list[Record]:
         """``count`` base records from the ``first`` one still served, changes applied."""
         if not self._removed:
-            records = list(self._base[first:first + count])
+            records = list(self._base[first : first + count])
         else:
             position, removed, records = self._base_position(first), self._removed_set, []
             while len(records) < count and position < self._size:
@@ -216,8 +216,10 @@ class SandboxList(Sequence[Record]):
                 position += 1
         if self._patches:
             key, patches = self.kind.key_field, self._patches
-            records = [{**record, **patches[record[key]]} if record[key] in patches
-                       else record for record in records]
+            records = [
+                {**record, **patches[record[key]]} if record[key] in patches else record
+                for record in records
+            ]
         return records
 
     def _base_position(self, served: int) -> int:
@@ -234,8 +236,10 @@ class SandboxList(Sequence[Record]):
 
     def _check_key(self, key: object) -> str:
         if not isinstance(key, str):
-            raise TypeError(f"{self.kind.noun} keys ({self.kind.key_field}) are strings, "
-                            f"not {type(key).__name__}: {key!r:.80}")
+            raise TypeError(
+                f"{self.kind.noun} keys ({self.kind.key_field}) are strings, "
+                f"not {type(key).__name__}: {key!r:.80}"
+            )
         return key
 
     def _locate(self, key: str) -> int | None:
@@ -266,9 +270,10 @@ class SandboxList(Sequence[Record]):
         found = self._find(checked)
         if found is None:
             gone = checked in self._issued or self._locate(checked) is not None
-            raise KeyError(f"no {self.kind.noun} with {self.kind.key_field} {checked!r:.80} "
-                           f"in the sandbox's {self.kind.name}"
-                           + (" (it was removed)" if gone else ""))
+            raise KeyError(
+                f"no {self.kind.noun} with {self.kind.key_field} {checked!r:.80} "
+                f"in the sandbox's {self.kind.name}" + (" (it was removed)" if gone else "")
+            )
         return found
 
     # --- changing ------------------------------------------------------------------------
@@ -286,11 +291,15 @@ class SandboxList(Sequence[Record]):
         key_field = self.kind.key_field
         if key_field in values:
             if count != 1:
-                raise ValueError(f"{snake_case(key_field)} may be set only when adding one "
-                                 f"{self.kind.noun} (count={count})")
+                raise ValueError(
+                    f"{snake_case(key_field)} may be set only when adding one "
+                    f"{self.kind.noun} (count={count})"
+                )
             if self._find(self._check_key(values[key_field])) is not None:
-                raise ValueError(f"{snake_case(key_field)} {values[key_field]!r:.80} is "
-                                 f"served already in {self.kind.name}")
+                raise ValueError(
+                    f"{snake_case(key_field)} {values[key_field]!r:.80} is "
+                    f"served already in {self.kind.name}"
+                )
         added = []
         for _ in range(count):
             record = {**self._fresh(), **_copy(values)}
@@ -353,13 +362,17 @@ class SandboxList(Sequence[Record]):
             if json_keys is None:
                 raise TypeError(self._unknown_field(name))
             if not adding and json_keys[0] == self.kind.key_field:
-                raise ValueError(f"{name} is the key of {self.kind.name} and cannot be "
-                                 "changed: remove the record and add one with the new key")
+                raise ValueError(
+                    f"{name} is the key of {self.kind.name} and cannot be "
+                    "changed: remove the record and add one with the new key"
+                )
             try:
                 msgspec.json.encode(value)
             except (TypeError, ValueError, OverflowError) as error:
-                raise TypeError(f"{name}: a value of type {type(value).__name__} cannot be "
-                                f"sent as JSON ({error})") from None
+                raise TypeError(
+                    f"{name}: a value of type {type(value).__name__} cannot be "
+                    f"sent as JSON ({error})"
+                ) from None
             values.update(dict.fromkeys(json_keys, value))
         return values
 
@@ -385,8 +398,9 @@ class ProductLines(Mapping[int, SandboxList]):
             return self._lines[line]
         except KeyError:
             known = ", ".join(map(str, self._lines))
-            raise KeyError(f"the sandbox has no product line {line!r:.80} "
-                           f"(it has {known})") from None
+            raise KeyError(
+                f"the sandbox has no product line {line!r:.80} (it has {known})"
+            ) from None
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._lines)

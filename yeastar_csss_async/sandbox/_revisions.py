@@ -100,7 +100,7 @@ def apply_step(records: SandboxList, rng: random.Random, revise: Revise) -> List
     """
     counts = step_counts(len(records))
     picked = rng.sample(range(len(records)), counts.removed + counts.changed)
-    to_remove = set(picked[:counts.removed])
+    to_remove = set(picked[: counts.removed])
     key_field = records.key_field
     removed: list[str] = []
     changed: list[str] = []

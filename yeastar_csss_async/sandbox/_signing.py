@@ -28,8 +28,17 @@ __all__ = ["RawNumber", "decode_body", "sign_content", "signature"]
 # What JSON must escape inside a string: the quote, the backslash and the control characters
 # U+0000..U+001F (the short forms where JSON has one). Everything else is written as itself.
 _ESCAPES: dict[int, str] = {code: f"\\u{code:04x}" for code in range(0x20)}
-_ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", ord("\b"): "\\b", ord("\f"): "\\f",
-                 ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+_ESCAPES.update(
+    {
+        ord('"'): '\\"',
+        ord("\\"): "\\\\",
+        ord("\b"): "\\b",
+        ord("\f"): "\\f",
+        ord("\n"): "\\n",
+        ord("\r"): "\\r",
+        ord("\t"): "\\t",
+    }
+)
 
 
 @attrs.frozen
@@ -47,8 +56,7 @@ def decode_body(raw: bytes) -> object:
 
     Raises ValueError when the body is not JSON (or not UTF-8).
     """
-    return json.loads(raw.decode("utf-8"), parse_float=RawNumber,
-                      parse_constant=_reject_constant)
+    return json.loads(raw.decode("utf-8"), parse_float=RawNumber, parse_constant=_reject_constant)
 
 
 def _reject_constant(name: str) -> object:
@@ -99,8 +107,11 @@ def sign_content(params: Mapping[str, object]) -> str:
 
     Raises TypeError or ValueError for values JSON cannot carry (NaN, sets, non-string keys).
     """
-    kept = [(key, value) for key, value in params.items()
-            if key != "sign" and value is not None and value != ""]
+    kept = [
+        (key, value)
+        for key, value in params.items()
+        if key != "sign" and value is not None and value != ""
+    ]
     return _render_object(kept)
 
 

@@ -24,8 +24,9 @@ from __future__ import annotations
 try:
     import sqlalchemy  # noqa: F401
 except ImportError as error:  # pragma: no cover - exercised in a subprocess test
-    raise ImportError("yeastar_csss_async.sync needs the [sync] extra: "
-                      "pip install 'yeastar-csss-async[sync]'") from error
+    raise ImportError(
+        "yeastar_csss_async.sync needs the [sync] extra: pip install 'yeastar-csss-async[sync]'"
+    ) from error
 
 from ._errors import SchemaVersionError, SyncError, SyncLockedError
 from ._jobs import sync_orders, sync_package_orders, sync_products, sync_records

@@ -34,8 +34,9 @@ class Backlog:
     None when ``batches`` is exhausted. An error while reading is raised from there.
     """
 
-    def __init__(self, batches: AsyncIterable[Batch], *, max_records: int = 2000,
-                 max_pages: int = 64) -> None:
+    def __init__(
+        self, batches: AsyncIterable[Batch], *, max_records: int = 2000, max_pages: int = 64
+    ) -> None:
         self._batches = batches
         self._queue: asyncio.Queue[object] = asyncio.Queue()  # bounded by _room
         self._room = asyncio.Semaphore(max_pages)
@@ -48,8 +49,12 @@ class Backlog:
         self._reader = asyncio.ensure_future(self._read())
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         reader, self._reader = self._reader, None
         if reader is not None and not reader.done():
             reader.cancel()

@@ -38,8 +38,9 @@ def lock_key(account: str, list_name: str) -> int:
 
 
 @contextlib.asynccontextmanager
-async def sync_lock(engine: AsyncEngine, database: str, sqlite_path: str | None,
-                    account: str, list_name: str) -> AsyncIterator[None]:
+async def sync_lock(
+    engine: AsyncEngine, database: str, sqlite_path: str | None, account: str, list_name: str
+) -> AsyncIterator[None]:
     """Hold the lock of (account, list) for the block, or raise :class:`SyncLockedError`."""
     key = lock_key(account, list_name)
     with _process_lock(database, key, account, list_name):
@@ -54,8 +55,10 @@ async def sync_lock(engine: AsyncEngine, database: str, sqlite_path: str | None,
 
 
 def _busy(account: str, list_name: str) -> SyncLockedError:
-    return SyncLockedError(f"another sync of {list_name} for account {account!r} is running; "
-                           "try again when it has finished")
+    return SyncLockedError(
+        f"another sync of {list_name} for account {account!r} is running; "
+        "try again when it has finished"
+    )
 
 
 @contextlib.contextmanager
@@ -73,8 +76,9 @@ def _process_lock(database: str, key: int, account: str, list_name: str) -> Iter
 
 
 @contextlib.asynccontextmanager
-async def _advisory_lock(engine: AsyncEngine, key: int, account: str,
-                         list_name: str) -> AsyncIterator[None]:
+async def _advisory_lock(
+    engine: AsyncEngine, key: int, account: str, list_name: str
+) -> AsyncIterator[None]:
     async with engine.connect() as connection:
         got = (await connection.execute(sa.select(sa.func.pg_try_advisory_lock(key)))).scalar()
         await connection.commit()
@@ -97,8 +101,7 @@ def _open_lock_file(sqlite_path: str) -> int:
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as error:
-        raise SyncError(f"cannot create the lock file {path}: "
-                        f"{error.strerror or error}") from None
+        raise SyncError(f"cannot create the lock file {path}: {error.strerror or error}") from None
 
 
 @contextlib.contextmanager

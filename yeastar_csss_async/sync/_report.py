@@ -56,8 +56,10 @@ class SyncReport:
 
     def summary(self, database: str | None = None) -> str:
         """``orders: 600 seen, 100 new, 12 changed, 488 unchanged, 50 gone in 3.1s -> DB``."""
-        text = (f"{self.list}: {self.seen} seen, {self.new} new, {self.changed} changed, "
-                f"{self.unchanged} unchanged, {self.gone} gone")
+        text = (
+            f"{self.list}: {self.seen} seen, {self.new} new, {self.changed} changed, "
+            f"{self.unchanged} unchanged, {self.gone} gone"
+        )
         if self.seconds is not None:
             text += f" in {self.seconds:.1f}s"
         if database is not None:

@@ -57,8 +57,11 @@ def _storable(value: Any) -> Any:
     """``value`` with every NUL and unpaired surrogate in its text replaced by U+FFFD: text
     PostgreSQL cannot store (NUL) or that is not UTF-8 at all (a lone surrogate)."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd").encode("utf-16", "surrogatepass") \
+        return (
+            value.replace("\x00", "\ufffd")
+            .encode("utf-16", "surrogatepass")
             .decode("utf-16", "replace")
+        )
     if isinstance(value, list):
         return [_storable(item) for item in value]
     if isinstance(value, dict):

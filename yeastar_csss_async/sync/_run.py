@@ -39,9 +39,16 @@ def _now() -> datetime:
 class SyncRun:
     """Syncs one list for one account; :meth:`run` does it once."""
 
-    def __init__(self, store: SyncStore, list_name: str, *, account: str,
-                 scope: Mapping[str, Sequence[object]] | None, mark_gone: bool,
-                 progress: Callable[[SyncReport], None] | None) -> None:
+    def __init__(
+        self,
+        store: SyncStore,
+        list_name: str,
+        *,
+        account: str,
+        scope: Mapping[str, Sequence[object]] | None,
+        mark_gone: bool,
+        progress: Callable[[SyncReport], None] | None,
+    ) -> None:
         if not isinstance(account, str) or not account.strip():
             raise ValueError("account must be a non-empty string")
         self.store = store
@@ -56,16 +63,26 @@ class SyncRun:
         self.progress = progress
         self.rows = RowMaker(self.table)
         self.started = _now()
-        self.report = SyncReport(run_id=0, account=account, list=list_name, status="running",
-                                 started_at=self.started, scope=self._scope_text())
+        self.report = SyncReport(
+            run_id=0,
+            account=account,
+            list=list_name,
+            status="running",
+            started_at=self.started,
+            scope=self._scope_text(),
+        )
         insert = postgresql.insert if store.dialect == "postgresql" else sqlite.insert
         table = self.table.table
         statement = insert(table)
         keys = self.table.key_columns
         self._upsert = statement.on_conflict_do_update(
             index_elements=list(keys),
-            set_={column.name: statement.excluded[column.name] for column in table.columns
-                  if column.name not in keys and column.name != "first_seen_at"})
+            set_={
+                column.name: statement.excluded[column.name]
+                for column in table.columns
+                if column.name not in keys and column.name != "first_seen_at"
+            },
+        )
 
     def _scope_text(self) -> str | None:
         parts = [f"{name}={','.join(map(str, values))}" for name, values in self.scope.items()]
@@ -77,8 +94,9 @@ class SyncRun:
         """Lock, record the run, write every batch, mark gone, finish; on any error or
         cancellation the run is recorded ``failed`` and nothing is marked gone."""
         store = self.store
-        async with sync_lock(store.engine, store.display_url, store.sqlite_path, self.account,
-                             self.list_name):
+        async with sync_lock(
+            store.engine, store.display_url, store.sqlite_path, self.account, self.list_name
+        ):
             await store.guard(self._begin())
             try:
                 async with Backlog(batches) as backlog:
@@ -97,16 +115,31 @@ class SyncRun:
         no live run can be among them), then record this run."""
         async with self.store.engine.begin() as connection:
             await connection.execute(
-                sa.update(RUNS).where(RUNS.c.account == self.account,
-                                      RUNS.c.list == self.list_name,
-                                      RUNS.c.status == "running")
-                .values(status="failed", finished_at=self.started,
-                        error="interrupted: its process ended before the run finished"))
-            run_id = (await connection.execute(
-                sa.insert(RUNS).values(account=self.account, list=self.list_name,
-                                       started_at=self.started, status="running",
-                                       scope=self.report.scope)
-                .returning(RUNS.c.id))).scalar_one()
+                sa.update(RUNS)
+                .where(
+                    RUNS.c.account == self.account,
+                    RUNS.c.list == self.list_name,
+                    RUNS.c.status == "running",
+                )
+                .values(
+                    status="failed",
+                    finished_at=self.started,
+                    error="interrupted: its process ended before the run finished",
+                )
+            )
+            run_id = (
+                await connection.execute(
+                    sa.insert(RUNS)
+                    .values(
+                        account=self.account,
+                        list=self.list_name,
+                        started_at=self.started,
+                        status="running",
+                        scope=self.report.scope,
+                    )
+                    .returning(RUNS.c.id)
+                )
+            ).scalar_one()
         self.report = attrs.evolve(self.report, run_id=run_id)
 
     async def _write(self, group: Sequence[Batch]) -> None:
@@ -125,14 +158,23 @@ class SyncRun:
                 unchanged += counts[3]
             report = self.report
             self.report = attrs.evolve(
-                report, seen=report.seen + seen, new=report.new + new,
-                changed=report.changed + changed, unchanged=report.unchanged + unchanged)
+                report,
+                seen=report.seen + seen,
+                new=report.new + new,
+                changed=report.changed + changed,
+                unchanged=report.unchanged + unchanged,
+            )
             await self._save_counts(connection)
         if self.progress is not None:
             self.progress(self.report)
 
-    async def _write_batch(self, connection: AsyncConnection, scope: Mapping[str, object],
-                           records: Sequence[Any], now: datetime) -> tuple[int, int, int, int]:
+    async def _write_batch(
+        self,
+        connection: AsyncConnection,
+        scope: Mapping[str, object],
+        records: Sequence[Any],
+        now: datetime,
+    ) -> tuple[int, int, int, int]:
         """Seen, new, changed and unchanged records of one batch, written."""
         table = self.table
         where = [table.table.c.account == self.account]
@@ -144,10 +186,19 @@ class SyncRun:
         if not rows:
             return 0, 0, 0, 0
         key = table.table.c[table.key]
-        stored = {found.key: found for found in (await connection.execute(
-            sa.select(key.label("key"), table.table.c.content_hash,
-                      table.table.c.changed_at, table.table.c.gone_at)
-            .where(*where, key.in_(list(rows))))).all()}
+        stored = {
+            found.key: found
+            for found in (
+                await connection.execute(
+                    sa.select(
+                        key.label("key"),
+                        table.table.c.content_hash,
+                        table.table.c.changed_at,
+                        table.table.c.gone_at,
+                    ).where(*where, key.in_(list(rows)))
+                )
+            ).all()
+        }
         writes, unchanged = [], []
         new = changed = 0
         for value, row in rows.items():
@@ -161,47 +212,66 @@ class SyncRun:
             else:
                 changed += 1
             row["changed_at"] = old.changed_at if same and old is not None else now
-            row.update(account=self.account, first_seen_at=now, last_seen_at=now,
-                       gone_at=None, **{name: scope[name] for name in table.scope})
+            row.update(
+                account=self.account,
+                first_seen_at=now,
+                last_seen_at=now,
+                gone_at=None,
+                **{name: scope[name] for name in table.scope},
+            )
             writes.append(row)
         if writes:
             await connection.execute(self._upsert, writes)
         if unchanged:
-            await connection.execute(sa.update(table.table).where(*where, key.in_(unchanged))
-                                     .values(last_seen_at=now))
+            await connection.execute(
+                sa.update(table.table).where(*where, key.in_(unchanged)).values(last_seen_at=now)
+            )
         return len(rows), new, changed, len(unchanged)
 
     async def _save_counts(self, connection: AsyncConnection, **values: Any) -> None:
         report = self.report
         await connection.execute(
-            sa.update(RUNS).where(RUNS.c.id == report.run_id)
-            .values(seen=report.seen, new=report.new, changed=report.changed,
-                    unchanged=report.unchanged, gone=report.gone, **values))
+            sa.update(RUNS)
+            .where(RUNS.c.id == report.run_id)
+            .values(
+                seen=report.seen,
+                new=report.new,
+                changed=report.changed,
+                unchanged=report.unchanged,
+                gone=report.gone,
+                **values,
+            )
+        )
 
     async def _mark_gone(self) -> int:
         """Stored records of this account (and scope) that this complete run did not see:
         every record it saw has ``last_seen_at`` at or after the run's start."""
         table = self.table.table
-        where = [table.c.account == self.account, table.c.gone_at.is_(None),
-                 table.c.last_seen_at < self.started]
+        where = [
+            table.c.account == self.account,
+            table.c.gone_at.is_(None),
+            table.c.last_seen_at < self.started,
+        ]
         where += [table.c[name].in_(list(values)) for name, values in self.scope.items()]
         async with self.store.engine.begin() as connection:
             result = await connection.execute(
-                sa.update(table).where(*where).values(gone_at=max(_now(), self.started)))
+                sa.update(table).where(*where).values(gone_at=max(_now(), self.started))
+            )
         return int(result.rowcount or 0)
 
     async def _finish(self, status: RunStatus, error: str | None) -> None:
         finished = max(_now(), self.started)
         async with self.store.engine.begin() as connection:
-            await self._save_counts(connection, status=status, finished_at=finished,
-                                    error=error)
-        self.report = attrs.evolve(self.report, status=status, finished_at=finished,
-                                   error=error)
+            await self._save_counts(connection, status=status, finished_at=finished, error=error)
+        self.report = attrs.evolve(self.report, status=status, finished_at=finished, error=error)
 
     async def _fail(self, error: BaseException) -> None:
         """Record the run failed; if even that fails (the database is gone, or a second
         cancellation), the next run finds it ``running`` and marks it failed."""
-        reason = shorten(f"{type(error).__name__}: {error}".strip().splitlines()[0], 300) \
-            if str(error) else type(error).__name__
+        reason = (
+            shorten(f"{type(error).__name__}: {error}".strip().splitlines()[0], 300)
+            if str(error)
+            else type(error).__name__
+        )
         with contextlib.suppress(BaseException):
             await self._finish("failed", reason)

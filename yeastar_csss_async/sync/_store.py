@@ -40,21 +40,29 @@ def _create_v1(connection: Connection) -> None:
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
 """Step ``n`` turns a database at version ``n - 1`` into version ``n`` (0: empty)."""
 
-_DRIVERS = {"sqlite": "sqlite+aiosqlite", "sqlite+aiosqlite": "sqlite+aiosqlite",
-            "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg",
-            "postgresql+asyncpg": "postgresql+asyncpg"}
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
 
 
 def _parse(url: str) -> URL:
     try:
         parsed = make_url(url)
     except Exception:  # sqlalchemy's ArgumentError and ValueError alike
-        raise SyncError(f"not a database URL: {url[:80]!r} (expected sqlite:///FILE or "
-                        "postgresql://USER:PASSWORD@HOST/DB)") from None
+        raise SyncError(
+            f"not a database URL: {url[:80]!r} (expected sqlite:///FILE or "
+            "postgresql://USER:PASSWORD@HOST/DB)"
+        ) from None
     driver = _DRIVERS.get(parsed.drivername)
     if driver is None:
-        raise SyncError(f"unsupported database {parsed.drivername!r}: use sqlite:///FILE or "
-                        "postgresql://USER:PASSWORD@HOST/DB")
+        raise SyncError(
+            f"unsupported database {parsed.drivername!r}: use sqlite:///FILE or "
+            "postgresql://USER:PASSWORD@HOST/DB"
+        )
     return parsed.set(drivername=driver)
 
 
@@ -70,8 +78,9 @@ class SyncStore:
 
     def __init__(self, url: str = DEFAULT_DATABASE) -> None:
         self._url = _parse(url)
-        display = self._url.set(drivername=self._url.get_backend_name()) \
-            .render_as_string(hide_password=True)
+        display = self._url.set(drivername=self._url.get_backend_name()).render_as_string(
+            hide_password=True
+        )
         if self.dialect == "sqlite":  # a file as written (file:/x.db, not file%3A/x.db)
             display = urllib.parse.unquote(display)
         self.display_url = display
@@ -80,10 +89,16 @@ class SyncStore:
         database = self._url.database or ""
         if database.startswith("file:"):  # SQLite's URI form (with ?uri=true)
             database = database.removeprefix("file:").split("?")[0]
-            database = "" if database == ":memory:" or "memory" in self._url.query.get(
-                "mode", "") else database
-        self.sqlite_path = (os.path.abspath(database) if self.dialect == "sqlite" and database
-                            and database != ":memory:" else None)
+            database = (
+                ""
+                if database == ":memory:" or "memory" in self._url.query.get("mode", "")
+                else database
+            )
+        self.sqlite_path = (
+            os.path.abspath(database)
+            if self.dialect == "sqlite" and database and database != ":memory:"
+            else None
+        )
         """The SQLite file (absolute), None for PostgreSQL or an in-memory database."""
 
     @property
@@ -105,8 +120,12 @@ class SyncStore:
         await self.open()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.aclose()
 
     async def open(self) -> None:
@@ -119,9 +138,11 @@ class SyncStore:
         try:
             engine = create_async_engine(self._url, connect_args=self._connect_args())
         except ImportError as error:  # the driver (aiosqlite, asyncpg) is not installed
-            raise ImportError(f"{self.dialect} databases need {error.name or 'their driver'}, "
-                              "part of the [sync] extra: "
-                              "pip install 'yeastar-csss-async[sync]'") from error
+            raise ImportError(
+                f"{self.dialect} databases need {error.name or 'their driver'}, "
+                "part of the [sync] extra: "
+                "pip install 'yeastar-csss-async[sync]'"
+            ) from error
         if self.dialect == "sqlite":
             sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         self._engine = engine
@@ -188,7 +209,8 @@ class SyncStore:
             raise SchemaVersionError(
                 f"{self.display_url}: schema version {version} was written by a newer release "
                 f"of yeastar-csss-async (this one knows up to {SCHEMA_VERSION}); upgrade "
-                "yeastar-csss-async to use it")
+                "yeastar-csss-async to use it"
+            )
 
     def _upgrade_schema(self, connection: Connection) -> None:
         inspector = sa.inspect(connection)
@@ -198,8 +220,10 @@ class SyncStore:
             foreign = [t.table.name for t in LISTS.values() if inspector.has_table(t.table.name)]
             foreign += [RUNS.name] if inspector.has_table(RUNS.name) else []
             if foreign:
-                raise SyncError(f"{self.display_url}: has tables {', '.join(foreign)} but no "
-                                f"{SCHEMA_INFO.name}: not a database of this library")
+                raise SyncError(
+                    f"{self.display_url}: has tables {', '.join(foreign)} but no "
+                    f"{SCHEMA_INFO.name}: not a database of this library"
+                )
             SCHEMA_INFO.create(connection)
             version = 0
         self._refuse_newer(version)
@@ -213,11 +237,11 @@ class SyncStore:
     async def schema_version(self) -> int:
         """The schema version stored in the database."""
         async with self.engine.connect() as connection:
-            return int(await self.guard(connection.scalar(sa.select(SCHEMA_INFO.c.version)))
-                       or 0)
+            return int(await self.guard(connection.scalar(sa.select(SCHEMA_INFO.c.version))) or 0)
 
-    async def runs(self, *, account: str | None = None, list_name: str | None = None,
-                   limit: int = 50) -> list[SyncReport]:
+    async def runs(
+        self, *, account: str | None = None, list_name: str | None = None, limit: int = 50
+    ) -> list[SyncReport]:
         """The newest runs first (all accounts and lists unless narrowed)."""
         query = sa.select(RUNS).order_by(RUNS.c.id.desc()).limit(limit)
         if account is not None:
@@ -228,17 +252,23 @@ class SyncStore:
             rows = (await self.guard(connection.execute(query))).mappings().all()
         return [report_from_row(row) for row in rows]
 
-    async def sync(self, list_name: str,
-                   batches: AsyncIterable[tuple[Mapping[str, object], Sequence[Any]]], *,
-                   account: str = "default", scope: Mapping[str, Sequence[object]] | None = None,
-                   mark_gone: bool = True,
-                   progress: Callable[[SyncReport], None] | None = None) -> SyncReport:
+    async def sync(
+        self,
+        list_name: str,
+        batches: AsyncIterable[tuple[Mapping[str, object], Sequence[Any]]],
+        *,
+        account: str = "default",
+        scope: Mapping[str, Sequence[object]] | None = None,
+        mark_gone: bool = True,
+        progress: Callable[[SyncReport], None] | None = None,
+    ) -> SyncReport:
         """Write ``batches`` of records of list ``name`` for ``account``, one transaction per
         batch; see :func:`~yeastar_csss_async.sync.sync_records` (this is its engine)."""
         from ._run import SyncRun
 
-        run = SyncRun(self, list_name, account=account, scope=scope, mark_gone=mark_gone,
-                      progress=progress)
+        run = SyncRun(
+            self, list_name, account=account, scope=scope, mark_gone=mark_gone, progress=progress
+        )
         return await run.run(batches)
 
 
@@ -250,10 +280,20 @@ def open_store(url: str = DEFAULT_DATABASE) -> SyncStore:
 def report_from_row(row: Any) -> SyncReport:
     """A :class:`SyncReport` from a ``sync_runs`` row."""
     return SyncReport(
-        run_id=row["id"], account=row["account"], list=row["list"], status=row["status"],
-        seen=row["seen"], new=row["new"], changed=row["changed"], unchanged=row["unchanged"],
-        gone=row["gone"], started_at=row["started_at"], finished_at=row["finished_at"],
-        scope=row["scope"], error=row["error"])
+        run_id=row["id"],
+        account=row["account"],
+        list=row["list"],
+        status=row["status"],
+        seen=row["seen"],
+        new=row["new"],
+        changed=row["changed"],
+        unchanged=row["unchanged"],
+        gone=row["gone"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        scope=row["scope"],
+        error=row["error"],
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:

@@ -23,13 +23,18 @@ __all__ = ["LISTS", "METADATA", "RUNS", "SCHEMA_INFO", "ListTable", "list_table"
 METADATA = sa.MetaData()
 
 _COLUMN_TYPES: dict[Kind, Callable[[], Any]] = {
-    "str": sa.Text, "enum": sa.Text, "int": sa.BigInteger, "decimal": Money,
-    "epoch_ms": UtcTime, "csss_date": lambda: sa.DateTime(timezone=False),
-    "json_list": lambda: JSONValue, "model": lambda: JSONValue, "model_list": lambda: JSONValue,
+    "str": sa.Text,
+    "enum": sa.Text,
+    "int": sa.BigInteger,
+    "decimal": Money,
+    "epoch_ms": UtcTime,
+    "csss_date": lambda: sa.DateTime(timezone=False),
+    "json_list": lambda: JSONValue,
+    "model": lambda: JSONValue,
+    "model_list": lambda: JSONValue,
 }
 
-BOOKKEEPING = ("payload", "content_hash", "first_seen_at", "last_seen_at", "changed_at",
-               "gone_at")
+BOOKKEEPING = ("payload", "content_hash", "first_seen_at", "last_seen_at", "changed_at", "gone_at")
 """The columns every list table has beside the model's fields."""
 
 
@@ -54,13 +59,20 @@ class ListTable:
         return ("account", *self.scope, self.key)
 
 
-def _list_table(name: str, model: type[Any], key: str,
-                scope: tuple[tuple[str, Any], ...] = ()) -> ListTable:
+def _list_table(
+    name: str, model: type[Any], key: str, scope: tuple[tuple[str, Any], ...] = ()
+) -> ListTable:
     columns: list[sa.Column[Any]] = [sa.Column("account", sa.Text, primary_key=True)]
     columns += [sa.Column(column, kind(), primary_key=True) for column, kind in scope]
     for plan in field_plans(model):
-        columns.append(sa.Column(plan.name, _COLUMN_TYPES[plan.kind](),
-                                 primary_key=plan.name == key, nullable=plan.name != key))
+        columns.append(
+            sa.Column(
+                plan.name,
+                _COLUMN_TYPES[plan.kind](),
+                primary_key=plan.name == key,
+                nullable=plan.name != key,
+            )
+        )
     columns += [
         sa.Column("payload", JSONValue, nullable=False),
         sa.Column("content_hash", sa.String(32), nullable=False),
@@ -78,15 +90,15 @@ def _list_table(name: str, model: type[Any], key: str,
 
 LISTS: dict[str, ListTable] = {
     "orders": _list_table("orders", Order, "id"),
-    "products": _list_table("products", Product, "product_no",
-                            (("product_id", sa.BigInteger),)),
+    "products": _list_table("products", Product, "product_no", (("product_id", sa.BigInteger),)),
     "package-orders": _list_table("package_orders", PackageOrder, "order_code"),
 }
 """The list tables by list name (the CLI's names: ``orders``, ``products``,
 ``package-orders``)."""
 
 RUNS = sa.Table(
-    "sync_runs", METADATA,
+    "sync_runs",
+    METADATA,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("account", sa.Text, nullable=False),
     sa.Column("list", sa.Text, nullable=False),
@@ -107,7 +119,8 @@ says what the run covered when it was not the whole list (``product_id=13``, or 
 filters)."""
 
 SCHEMA_INFO = sa.Table(
-    "yeastar_csss_schema", METADATA,
+    "yeastar_csss_schema",
+    METADATA,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
 )

@@ -22,8 +22,10 @@ try:
     import taskiq  # noqa: F401
     import taskiq_redis  # noqa: F401
 except ImportError as error:  # pragma: no cover - exercised in a subprocess test
-    raise ImportError("yeastar_csss_async.tasks needs the [workers] extra: "
-                      "pip install 'yeastar-csss-async[workers]'") from error
+    raise ImportError(
+        "yeastar_csss_async.tasks needs the [workers] extra: "
+        "pip install 'yeastar-csss-async[workers]'"
+    ) from error
 
 from ._accounts import AccountConfig, AccountsFileError, load_accounts, parse_accounts
 from ._broker import (

@@ -17,8 +17,12 @@ from .._validation import require_positive_int
 
 __all__ = ["AccountConfig", "AccountsFileError", "load_accounts", "parse_accounts"]
 
-_ENV_KEYS = ("yeastar_client_id_env", "yeastar_client_secret_env", "csss_access_code_env",
-             "csss_secret_env")
+_ENV_KEYS = (
+    "yeastar_client_id_env",
+    "yeastar_client_secret_env",
+    "csss_access_code_env",
+    "csss_secret_env",
+)
 _URL_KEYS = ("base_url", "yeastar_base_url", "csss_base_url")
 _KNOWN_KEYS = frozenset((*_ENV_KEYS, *_URL_KEYS, "max_concurrency"))
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -52,26 +56,30 @@ class AccountConfig:
     def yeastar_credentials(self, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
         """``(client_id, client_secret)`` from the environment, or a
         :class:`ConfigurationError` naming the account and each variable not set."""
-        return self._read("Yeastar", environ, ("yeastar_client_id_env",
-                                               "yeastar_client_secret_env"))
+        return self._read(
+            "Yeastar", environ, ("yeastar_client_id_env", "yeastar_client_secret_env")
+        )
 
     def csss_credentials(self, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
         """``(access_code, secret)`` from the environment, or a :class:`ConfigurationError`
         naming the account and each variable not set."""
         return self._read("CSSS", environ, ("csss_access_code_env", "csss_secret_env"))
 
-    def _read(self, api: str, environ: Mapping[str, str] | None,
-              keys: tuple[str, str]) -> tuple[str, str]:
+    def _read(
+        self, api: str, environ: Mapping[str, str] | None, keys: tuple[str, str]
+    ) -> tuple[str, str]:
         names = [getattr(self, key) for key in keys]
         if None in names:
             raise ConfigurationError(
                 f"account {self.name!r} has no {api} credentials: set {' and '.join(keys)} "
-                "in the accounts file")
+                "in the accounts file"
+            )
         values, missing = env_values(names, environ)
         if missing:
             raise ConfigurationError(
                 f"account {self.name!r}: environment variable "
-                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set")
+                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set"
+            )
         return values[0], values[1]
 
 
@@ -88,13 +96,15 @@ def load_accounts(path: str | os.PathLike[str]) -> dict[str, AccountConfig]:
     return parse_accounts(document, where)
 
 
-def parse_accounts(document: Mapping[str, Any],
-                   where: str = "accounts") -> dict[str, AccountConfig]:
+def parse_accounts(
+    document: Mapping[str, Any], where: str = "accounts"
+) -> dict[str, AccountConfig]:
     """The accounts of a parsed TOML document; every problem names ``where`` and the key."""
     unknown = sorted(set(document) - {"accounts"})
     if unknown:
-        raise AccountsFileError(f"{where}: unknown top-level key {unknown[0]!r} "
-                                "(expected [accounts.NAME] tables)")
+        raise AccountsFileError(
+            f"{where}: unknown top-level key {unknown[0]!r} (expected [accounts.NAME] tables)"
+        )
     tables = document.get("accounts")
     if not isinstance(tables, dict) or not tables:
         raise AccountsFileError(f"{where}: no accounts (expected [accounts.NAME] tables)")
@@ -102,8 +112,10 @@ def parse_accounts(document: Mapping[str, Any],
     for name, table in tables.items():
         here = f"{where}: accounts.{name}"
         if not _ACCOUNT_NAME.match(name):
-            raise AccountsFileError(f"{here}: an account name is 1 to 100 letters, digits, "
-                                    "'_', '.' or '-', starting with a letter or digit")
+            raise AccountsFileError(
+                f"{here}: an account name is 1 to 100 letters, digits, "
+                "'_', '.' or '-', starting with a letter or digit"
+            )
         if not isinstance(table, dict):
             raise AccountsFileError(f"{here}: expected a table")
         accounts[name] = _account(name, table, here)
@@ -113,8 +125,9 @@ def parse_accounts(document: Mapping[str, Any],
 def _account(name: str, table: Mapping[str, Any], here: str) -> AccountConfig:
     unknown = sorted(set(table) - _KNOWN_KEYS)
     if unknown:
-        raise AccountsFileError(f"{here}: unknown key {unknown[0]!r} "
-                                f"(known: {', '.join(sorted(_KNOWN_KEYS))})")
+        raise AccountsFileError(
+            f"{here}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_KNOWN_KEYS))})"
+        )
     options: dict[str, Any] = {}
     for key in (*_ENV_KEYS, *_URL_KEYS):
         value = table.get(key)
@@ -123,24 +136,27 @@ def _account(name: str, table: Mapping[str, Any], here: str) -> AccountConfig:
         if not isinstance(value, str) or not value.strip():
             raise AccountsFileError(f"{here}.{key}: expected a non-empty string")
         if key in _ENV_KEYS and not _ENV_NAME.match(value):
-            raise AccountsFileError(f"{here}.{key}: expected the NAME of an environment "
-                                    f"variable, got {value[:80]!r}")
+            raise AccountsFileError(
+                f"{here}.{key}: expected the NAME of an environment variable, got {value[:80]!r}"
+            )
         options[key] = value.strip()
     for api, pair in (("Yeastar", _ENV_KEYS[:2]), ("CSSS", _ENV_KEYS[2:])):
         if (pair[0] in options) != (pair[1] in options):
-            raise AccountsFileError(f"{here}: {api} credentials need both "
-                                    f"{pair[0]} and {pair[1]}")
+            raise AccountsFileError(f"{here}: {api} credentials need both {pair[0]} and {pair[1]}")
     if not any(key in options for key in _ENV_KEYS):
-        raise AccountsFileError(f"{here}: no credentials (set yeastar_client_id_env and "
-                                "yeastar_client_secret_env, or csss_access_code_env and "
-                                "csss_secret_env)")
+        raise AccountsFileError(
+            f"{here}: no credentials (set yeastar_client_id_env and "
+            "yeastar_client_secret_env, or csss_access_code_env and "
+            "csss_secret_env)"
+        )
     base_url = options.pop("base_url", None)
     options.setdefault("yeastar_base_url", base_url)
     options.setdefault("csss_base_url", base_url)
     if "max_concurrency" in table:
         try:
-            options["max_concurrency"] = require_positive_int("max_concurrency",
-                                                              table["max_concurrency"])
+            options["max_concurrency"] = require_positive_int(
+                "max_concurrency", table["max_concurrency"]
+            )
         except (TypeError, ValueError) as error:
             raise AccountsFileError(f"{here}.max_concurrency: {error}") from None
     return AccountConfig(name, **options)

@@ -19,8 +19,18 @@ from .._jsonable import to_jsonable
 from ..sync import SyncReport, sync_orders, sync_package_orders, sync_products
 from ._resources import WorkerResources, WorkerSettings
 
-__all__ = ["DEFAULT_QUEUE", "EXPORT_TASK", "LIST_NAMES", "SYNC_TASK", "configure_worker",
-           "enqueue_export", "enqueue_sync", "export_list", "make_broker", "sync_list"]
+__all__ = [
+    "DEFAULT_QUEUE",
+    "EXPORT_TASK",
+    "LIST_NAMES",
+    "SYNC_TASK",
+    "configure_worker",
+    "enqueue_export",
+    "enqueue_sync",
+    "export_list",
+    "make_broker",
+    "sync_list",
+]
 
 logger = logging.getLogger("yeastar_csss_async.tasks")
 
@@ -40,8 +50,13 @@ given to another worker. Longer than the longest sync: a job still running is no
 _STATE_KEY = "yeastar_csss"
 
 
-def make_broker(redis_url: str, *, queue_name: str = DEFAULT_QUEUE,
-                results: bool = True, reclaim_after: float = RECLAIM_AFTER) -> RedisStreamBroker:
+def make_broker(
+    redis_url: str,
+    *,
+    queue_name: str = DEFAULT_QUEUE,
+    results: bool = True,
+    reclaim_after: float = RECLAIM_AFTER,
+) -> RedisStreamBroker:
     """A taskiq-redis :class:`~taskiq_redis.RedisStreamBroker` on ``redis_url`` with
     :func:`sync_list` and :func:`export_list` registered.
 
@@ -50,17 +65,24 @@ def make_broker(redis_url: str, *, queue_name: str = DEFAULT_QUEUE,
     started are not lost (the consumer group reads the stream from its start). With
     ``results``, each job's outcome is kept in Redis for :data:`RESULT_TTL` seconds.
     """
-    broker = RedisStreamBroker(redis_url, queue_name=queue_name,
-                               consumer_group_name=f"{queue_name}:workers", consumer_id="0",
-                               idle_timeout=int(reclaim_after * 1000),
-                               unacknowledged_lock_timeout=30.0,
-                               # One job per read: a worker claims a job only when it has
-                               # room to run it. (taskiq-redis reads 100 at a time by default,
-                               # and the first worker to read kept them while others idled.)
-                               xread_count=1)
+    broker = RedisStreamBroker(
+        redis_url,
+        queue_name=queue_name,
+        consumer_group_name=f"{queue_name}:workers",
+        consumer_id="0",
+        idle_timeout=int(reclaim_after * 1000),
+        unacknowledged_lock_timeout=30.0,
+        # One job per read: a worker claims a job only when it has
+        # room to run it. (taskiq-redis reads 100 at a time by default,
+        # and the first worker to read kept them while others idled.)
+        xread_count=1,
+    )
     if results:
-        broker = broker.with_result_backend(RedisAsyncResultBackend(
-            redis_url, result_ex_time=RESULT_TTL, prefix_str=f"{queue_name}:result"))
+        broker = broker.with_result_backend(
+            RedisAsyncResultBackend(
+                redis_url, result_ex_time=RESULT_TTL, prefix_str=f"{queue_name}:result"
+            )
+        )
     broker.register_task(sync_list, task_name=SYNC_TASK)
     broker.register_task(export_list, task_name=EXPORT_TASK)
     return broker
@@ -99,35 +121,41 @@ def worker_resources(state: TaskiqState = TaskiqDepends()) -> WorkerResources:  
 
 def _check_list(list_name: str) -> str:
     if list_name not in LIST_NAMES:
-        raise ConfigurationError(f"unknown list {list_name[:80]!r} "
-                                 f"(expected one of: {', '.join(LIST_NAMES)})")
+        raise ConfigurationError(
+            f"unknown list {list_name[:80]!r} (expected one of: {', '.join(LIST_NAMES)})"
+        )
     return list_name
 
 
-async def sync_list(account: str, list_name: str,
-                    resources: WorkerResources = TaskiqDepends(worker_resources),  # noqa: B008
-                    ) -> dict[str, Any]:
+async def sync_list(
+    account: str,
+    list_name: str,
+    resources: WorkerResources = TaskiqDepends(worker_resources),  # noqa: B008
+) -> dict[str, Any]:
     """Job: sync list ``list_name`` of ``account`` into the worker's database. Its result is
     the run's :class:`~yeastar_csss_async.sync.SyncReport` as a dict."""
     _check_list(list_name)
     report: SyncReport
     if list_name == "package-orders":
-        report = await sync_package_orders(resources.store, resources.csss(account),
-                                           account=account)
+        report = await sync_package_orders(
+            resources.store, resources.csss(account), account=account
+        )
     elif list_name == "orders":
         report = await sync_orders(resources.store, resources.yeastar(account), account=account)
     else:
-        report = await sync_products(resources.store, resources.yeastar(account),
-                                     account=account)
+        report = await sync_products(resources.store, resources.yeastar(account), account=account)
     logger.info("%s: %s", account, report.summary(resources.store.display_url))
     result = to_jsonable(report)
     assert isinstance(result, dict)
     return result
 
 
-async def export_list(account: str, list_name: str, path: str,
-                      resources: WorkerResources = TaskiqDepends(worker_resources),  # noqa: B008
-                      ) -> dict[str, Any]:
+async def export_list(
+    account: str,
+    list_name: str,
+    path: str,
+    resources: WorkerResources = TaskiqDepends(worker_resources),  # noqa: B008
+) -> dict[str, Any]:
     """Job: write every record of list ``list_name`` of ``account`` as JSON lines to
     ``path`` inside the worker's export directory. The file appears only when complete."""
     _check_list(list_name)
@@ -147,8 +175,9 @@ async def export_list(account: str, list_name: str, path: str,
     return {"account": account, "list": list_name, "records": count, "path": target}
 
 
-async def _pages(resources: WorkerResources, account: str,
-                 list_name: str) -> AsyncIterator[list[Any]]:
+async def _pages(
+    resources: WorkerResources, account: str, list_name: str
+) -> AsyncIterator[list[Any]]:
     if list_name == "package-orders":
         async with resources.csss(account).iter_package_order_pages() as csss_pages:
             async for csss_page in csss_pages:
@@ -167,8 +196,12 @@ async def _pages(resources: WorkerResources, account: str,
 
 
 def _write_lines(file: IO[str], records: list[Any]) -> None:
-    file.write("".join(json.dumps(to_jsonable(record), ensure_ascii=False,
-                                  separators=(",", ":")) + "\n" for record in records))
+    file.write(
+        "".join(
+            json.dumps(to_jsonable(record), ensure_ascii=False, separators=(",", ":")) + "\n"
+            for record in records
+        )
+    )
 
 
 def _close_and_replace(file: IO[str], partial: str, target: str) -> None:

@@ -50,12 +50,14 @@ class WorkerResources:
     a missing variable fails that account's jobs (naming the variable), not the worker.
     """
 
-    def __init__(self, settings: WorkerSettings, *,
-                 environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, settings: WorkerSettings, *, environ: Mapping[str, str] | None = None
+    ) -> None:
         self.settings = settings
         self.store = SyncStore(settings.database_url)
-        self.coordinator = RedisCoordinator.from_url(settings.redis_url,
-                                                     namespace=settings.namespace)
+        self.coordinator = RedisCoordinator.from_url(
+            settings.redis_url, namespace=settings.namespace
+        )
         self._environ = environ
         self._yeastar: dict[str, YeastarPartnerClient] = {}
         self._csss: dict[str, CSSSClient] = {}
@@ -81,8 +83,9 @@ class WorkerResources:
             return self.settings.accounts[name]
         except KeyError:
             known = ", ".join(sorted(self.settings.accounts)) or "none"
-            raise ConfigurationError(f"unknown account {name[:80]!r} (the accounts file "
-                                     f"defines: {known})") from None
+            raise ConfigurationError(
+                f"unknown account {name[:80]!r} (the accounts file defines: {known})"
+            ) from None
 
     def yeastar(self, name: str) -> YeastarPartnerClient:
         """The Yeastar client of account ``name`` (made on first use)."""
@@ -91,9 +94,12 @@ class WorkerResources:
             account = self.account(name)
             client_id, client_secret = account.yeastar_credentials(self._environ)
             client = YeastarPartnerClient(
-                client_id, client_secret, max_concurrency=account.max_concurrency,
+                client_id,
+                client_secret,
+                max_concurrency=account.max_concurrency,
                 coordinator=self.coordinator,
-                base_url=account.yeastar_base_url or YEASTAR_BASE_URL)
+                base_url=account.yeastar_base_url or YEASTAR_BASE_URL,
+            )
             self._yeastar[name] = client
         return client
 
@@ -103,9 +109,13 @@ class WorkerResources:
         if client is None:
             account = self.account(name)
             access_code, secret = account.csss_credentials(self._environ)
-            client = CSSSClient(access_code, secret, max_concurrency=account.max_concurrency,
-                                coordinator=self.coordinator,
-                                base_url=account.csss_base_url or CSSS_BASE_URL)
+            client = CSSSClient(
+                access_code,
+                secret,
+                max_concurrency=account.max_concurrency,
+                coordinator=self.coordinator,
+                base_url=account.csss_base_url or CSSS_BASE_URL,
+            )
             self._csss[name] = client
         return client
 
@@ -113,6 +123,8 @@ class WorkerResources:
         """``name`` inside the export directory; a :class:`ConfigurationError` for a name
         that is absolute or climbs out of it."""
         if not name or os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
-            raise ConfigurationError(f"export path {name[:80]!r}: expected a relative path "
-                                     "inside the worker's export directory")
+            raise ConfigurationError(
+                f"export path {name[:80]!r}: expected a relative path "
+                "inside the worker's export directory"
+            )
         return os.path.join(self.settings.export_dir, name)

@@ -12,9 +12,14 @@ from taskiq.receiver import Receiver
 __all__ = ["serve"]
 
 
-async def serve(broker: AsyncBroker, stop: asyncio.Event, *, max_jobs: int = 4,
-                shutdown_timeout: float | None = 30.0,
-                on_ready: Callable[[], None] | None = None) -> None:
+async def serve(
+    broker: AsyncBroker,
+    stop: asyncio.Event,
+    *,
+    max_jobs: int = 4,
+    shutdown_timeout: float | None = 30.0,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
     """Take jobs from ``broker`` and run up to ``max_jobs`` at once until ``stop`` is set.
 
     Then no new job is taken, and running jobs get ``shutdown_timeout`` seconds (None: as
@@ -25,8 +30,9 @@ async def serve(broker: AsyncBroker, stop: asyncio.Event, *, max_jobs: int = 4,
     broker.is_worker_process = True
     try:
         await broker.startup()
-        receiver = Receiver(broker, max_async_tasks=max_jobs, run_startup=False,
-                            wait_tasks_timeout=shutdown_timeout)
+        receiver = Receiver(
+            broker, max_async_tasks=max_jobs, run_startup=False, wait_tasks_timeout=shutdown_timeout
+        )
         if on_ready is not None:
             on_ready()
         await receiver.listen(stop)
