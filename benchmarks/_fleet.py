@@ -193,9 +193,9 @@ async def _runs(store: Any) -> list[dict[str, Any]]:
 async def _rows_by_account(store: Any) -> dict[str, int]:
     import sqlalchemy as sa
 
-    from yeastar_csss_async.sync._tables import LISTS
+    from yeastar_csss_async.sync._tables import TABLES
 
-    table = LISTS["orders"].table
+    table = TABLES["orders"].table
     async with store.engine.connect() as connection:
         result = await connection.execute(
             sa.select(table.c.account, sa.func.count())

@@ -323,7 +323,7 @@ def sync_section(result: dict[str, Any]) -> tuple[list[str], list[Row]]:
             )
     lines += [
         "",
-        "Issue 11's targets (first sync <= "
+        "The sync targets (first sync <= "
         f"{FIRST_TARGET}x the export, no-op re-sync <= {NOOP_TARGET}x) do not state a "
         "latency; the summary shows each for both conditions.",
     ]

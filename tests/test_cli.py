@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from yeastar_csss_async import cli
-from yeastar_csss_async.cli import _export
+from yeastar_csss_async.cli import _progress
 from yeastar_csss_async.sandbox import (
     SANDBOX_ACCESS_CODE,
     SANDBOX_CLIENT_ID,
@@ -643,9 +643,9 @@ def progress_line(
 ) -> str:
     """What a Progress started at t=0 draws at ``at`` seconds."""
     clock = [0.0]
-    monkeypatch.setattr(_export.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(_progress.time, "monotonic", lambda: clock[0])
     stream = FakeTerminal()
-    progress = _export.Progress(stream, "orders")
+    progress = _progress.Progress(stream, "orders")
     clock[0] = at
     progress.tick(records, pages, total, retries)
     return stream.getvalue().strip("\r").rstrip()
@@ -661,7 +661,7 @@ def test_progress_shows_retries_only_when_there_are_some(monkeypatch: pytest.Mon
 def test_progress_shows_no_eta_until_a_few_pages_and_a_second_are_in(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    after = _export.Progress.ETA_AFTER_PAGES
+    after = _progress.Progress.ETA_AFTER_PAGES
     assert after >= 3
     # one slow first page: its latency is no pace to predict from
     assert "ETA" not in progress_line(monkeypatch, 60.0, records=100, pages=after - 1, total=10_000)
@@ -673,7 +673,7 @@ def test_progress_shows_no_eta_until_a_few_pages_and_a_second_are_in(
 
 
 def test_progress_draws_nothing_without_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    progress = _export.Progress(None, "orders")
+    progress = _progress.Progress(None, "orders")
     progress.tick(10, 1, 100, 1)
     progress.done()  # no stream: nothing to write to, nothing raised
 
@@ -821,7 +821,7 @@ def test_sandbox_prints_no_stats_without_the_option() -> None:
 
 
 def test_format_stats_gives_one_line_per_counter_and_leaves_clock_readings_out() -> None:
-    from yeastar_csss_async.cli._commands import format_stats
+    from yeastar_csss_async.cli._sandbox import format_stats
     from yeastar_csss_async.sandbox import SandboxStats
 
     stats = SandboxStats(requests=3, token_requests=1, last_request_at=123.4)

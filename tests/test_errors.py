@@ -28,14 +28,8 @@ from yeastar_csss_async import (
     YeastarCSSSError,
     YeastarPartnerClient,
 )
-from yeastar_csss_async._errors import (
-    BODY_KEPT,
-    ROTATING_KEPT,
-    Redactor,
-    _encodings,
-    api_error_class,
-    kept_body,
-)
+from yeastar_csss_async._errors import api_error_class
+from yeastar_csss_async._redaction import BODY_KEPT, ROTATING_KEPT, Redactor, _encodings, kept_body
 from yeastar_csss_async._yeastar_protocol import ORDER_LIST_PATH, TOKEN_PATH
 from yeastar_csss_async.sandbox import SANDBOX_CLIENT_ID, Sandbox
 

@@ -14,7 +14,7 @@ import attrs
 import pytest
 from test_cli import CLEAN_ENV, COMMAND, default_data
 
-from yeastar_csss_async.cli._writers import CsvEncoder, ExcelCsvEncoder, TextEncoder
+from yeastar_csss_async.exports._encoders import CsvEncoder, ExcelCsvEncoder, TextEncoder
 from yeastar_csss_async.models import EndUserInfo, Order, PackageOrder, Product, ServiceInfo
 
 BOM = b"\xef\xbb\xbf"

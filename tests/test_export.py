@@ -25,9 +25,9 @@ import attrs
 import pytest
 from test_cli import CLEAN_ENV, COMMAND
 
-from yeastar_csss_async.cli._export import BackgroundWriter
-from yeastar_csss_async.cli._output import OneLineLog, open_output
-from yeastar_csss_async.cli._writers import CsvEncoder, JsonLinesEncoder
+from yeastar_csss_async.cli._messages import OneLineLog
+from yeastar_csss_async.exports import BackgroundWriter, open_output
+from yeastar_csss_async.exports._encoders import CsvEncoder, JsonLinesEncoder
 
 ORDERS = 500  # the sandbox's default order list
 

@@ -294,7 +294,7 @@ async def test_serve_yields_the_base_url(http: aiohttp.ClientSession) -> None:
 
 # --- the CSSS sign, checked by the sandbox's own implementation --------------------------------
 
-# DOMAIN.md B3 "locally computed vectors" (secret `test-secret`), plus one with the Chinese
+# Vectors computed independently of this library (secret `test-secret`), plus one with the Chinese
 # package name of the orderPackage example, computed the same way from its literal content.
 SIGN_VECTORS = [
     (
@@ -351,7 +351,8 @@ def test_sandbox_signer_matches_the_documented_vectors(
 ) -> None:
     assert sign_content(params) == content
     assert signature(params, "test-secret") == sign
-    # B3's unsorted "doc order" content signs differently: the sandbox never produces it
+    # the same parameters in the documentation's unsorted order sign differently: the
+    # sandbox never produces that content
     assert signature(params, "test-secret") != "mdaOF2vxt68XrUSvkb/XdDCu29s="
 
 

@@ -21,12 +21,13 @@ from yeastar_csss_async.sync import (
     SyncLockedError,
     SyncReport,
     SyncStore,
+    sync_batches,
     sync_orders,
     sync_package_orders,
     sync_products,
 )
 from yeastar_csss_async.sync import _store as store_module
-from yeastar_csss_async.sync._tables import LISTS
+from yeastar_csss_async.sync._tables import TABLES
 
 BOOKKEEPING = ("content_hash", "payload", "first_seen_at", "changed_at", "gone_at")
 
@@ -51,7 +52,7 @@ async def store(db_url: str) -> AsyncIterator[SyncStore]:
 
 async def rows(store: SyncStore, table: str, account: str = "default") -> dict[str, Any]:
     """The rows of a list table for an account, by key."""
-    listed = next(t for t in LISTS.values() if t.table.name == table)
+    listed = next(t for t in TABLES.values() if t.table.name == table)
     async with store.engine.connect() as connection:
         result = await connection.execute(
             sa.select(listed.table).where(listed.table.c.account == account)
@@ -243,7 +244,7 @@ async def test_a_second_sync_of_the_same_account_and_list_is_refused(
         first_page.set()
         await release.wait()
 
-    first = asyncio.ensure_future(store.sync("orders", slow_batches()))
+    first = asyncio.ensure_future(sync_batches(store, "orders", slow_batches()))
     await first_page.wait()
     with pytest.raises(SyncLockedError, match="another sync of orders for account 'default'"):
         await sync_orders(store, yeastar)
@@ -279,7 +280,7 @@ async def test_money_digits_and_times_round_trip_exactly(store: SyncStore) -> No
     async def batches() -> AsyncIterator[tuple[dict[str, object], list[Order]]]:
         yield {}, orders
 
-    await store.sync("orders", batches())
+    await sync_batches(store, "orders", batches())
     stored = await rows(store, "orders")
     for order in orders:
         row = stored[order.id]
@@ -350,7 +351,7 @@ async def test_an_older_database_is_upgraded_in_place(
         yield {}, [Order(id="42", total_amount=Decimal("1.00"))]
 
     async with SyncStore(db_url) as store:
-        await store.sync("orders", one_order())
+        await sync_batches(store, "orders", one_order())
         assert await store.schema_version() == 1
 
     def add_note_column(connection: sa.Connection) -> None:
@@ -398,7 +399,7 @@ async def test_bad_urls_and_unusable_databases_are_one_line_sync_errors(
     # opened read-only (SQLite's URI form: the tests run as root, which file modes don't stop)
     async with SyncStore(f"sqlite:///file:{read_only}?mode=ro&uri=true") as store:
         with pytest.raises(SyncError, match="readonly database") as caught:
-            await store.sync("orders", _one_batch())
+            await sync_batches(store, "orders", _one_batch())
         assert "\n" not in str(caught.value)
         assert [run.status for run in await store.runs()] == []  # nothing was written
 
@@ -455,13 +456,13 @@ async def test_text_no_database_can_hold_is_stored_with_a_replacement_character(
     async def batches() -> AsyncIterator[tuple[dict[str, object], list[Order]]]:
         yield {}, orders
 
-    assert counts(await store.sync("orders", batches())) == (3, 3, 0, 0, 0)
+    assert counts(await sync_batches(store, "orders", batches())) == (3, 3, 0, 0, 0)
     stored = await rows(store, "orders")
     assert stored["1"]["order_no"] == "a\ufffdb"
     assert stored["2"]["order_no"] == "c\ufffdd"
     assert stored["2"]["payload"]["order_no"] == "c\ufffdd"
     assert stored["3\ufffd"]["product_name"] == "fine"
-    assert counts(await store.sync("orders", batches())) == (3, 0, 0, 3, 0)
+    assert counts(await sync_batches(store, "orders", batches())) == (3, 0, 0, 3, 0)
 
 
 async def test_processes_opening_a_new_sqlite_database_at_once_all_succeed(

@@ -30,7 +30,7 @@ from yeastar_csss_async.sandbox import (
     SandboxConfig,
 )
 from yeastar_csss_async.sync import SyncStore
-from yeastar_csss_async.sync._tables import LISTS
+from yeastar_csss_async.sync._tables import TABLES
 from yeastar_csss_async.tasks import (
     DEFAULT_QUEUE,
     AccountsFileError,
@@ -167,7 +167,7 @@ async def result_of(broker: Any, task_id: str) -> Any:
 
 
 async def stored_rows(db_url: str, list_name: str, account: str) -> dict[Any, dict[str, Any]]:
-    listed = LISTS[list_name]
+    listed = TABLES[list_name]
     async with SyncStore(db_url) as store, store.engine.connect() as connection:
         result = await connection.execute(
             sa.select(listed.table).where(listed.table.c.account == account)

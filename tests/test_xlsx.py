@@ -29,8 +29,8 @@ openpyxl = pytest.importorskip("openpyxl")
 from openpyxl.worksheet.worksheet import Worksheet  # noqa: E402
 from test_cli import CLEAN_ENV, COMMAND, default_data  # noqa: E402
 
-from yeastar_csss_async.cli._output import open_output  # noqa: E402
-from yeastar_csss_async.cli._xlsx import XlsxEncoder  # noqa: E402
+from yeastar_csss_async.exports import open_output  # noqa: E402
+from yeastar_csss_async.exports._xlsx import XlsxEncoder  # noqa: E402
 from yeastar_csss_async.models import (  # noqa: E402
     EndUserInfo,
     Order,

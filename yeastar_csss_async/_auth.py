@@ -8,8 +8,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from ._coordination import AccountLink, SharedToken
-from ._errors import APIError, AuthenticationError, Redactor, ResponseFormatError
-from ._transport import logger
+from ._errors import APIError, AuthenticationError, ResponseFormatError
+from ._log import logger
+from ._redaction import Redactor
 from ._yeastar_protocol import (
     DEFAULT_TOKEN_LIFETIME,
     TokenGrant,

@@ -11,9 +11,11 @@ from typing import Self, TypedDict, TypeVar
 
 import aiohttp
 
+from ._apis import ApiSpec
 from ._coordination import Coordinator
-from ._errors import ConfigurationError, Redactor
+from ._errors import ConfigurationError
 from ._paging import PageIterator
+from ._redaction import Redactor
 from ._retry import RetryPolicy
 from ._transport import ErrorDescriber, Transport, TransportStats
 from ._validation import require_header_text, require_positive_int
@@ -212,14 +214,15 @@ class BaseClient:
 
 
 def credentials_from_env(
-    environ: Mapping[str, str] | None, names: tuple[str, str], base_url_name: str
+    environ: Mapping[str, str] | None, api: ApiSpec
 ) -> tuple[str, str, str | None]:
-    """The two credentials (stripped) and the optional base URL from the environment, or a
-    :class:`ConfigurationError` naming every variable that is missing or empty."""
-    values, missing = env_values(names, environ)
+    """The two credentials of ``api`` (stripped) and its optional base URL from the
+    environment, or a :class:`ConfigurationError` naming every variable that is missing or
+    empty."""
+    values, missing = env_values(api.credential_env, environ)
     if missing:
         raise ConfigurationError(f"set {' and '.join(missing)} in the environment")
-    base_url = env_values((base_url_name,), environ)[0][0]
+    base_url = env_values((api.base_url_env,), environ)[0][0]
     return values[0], values[1], base_url or None
 
 

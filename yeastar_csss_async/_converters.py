@@ -19,8 +19,9 @@ import cattrs
 from cattrs.errors import ClassValidationError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, override
 
-from ._errors import QUOTE_LIMIT, Redactor, ResponseFormatError, shorten
+from ._errors import ResponseFormatError
 from ._fast_structure import structure_fn
+from ._redaction import QUOTE_LIMIT, Redactor, shorten
 from ._scalars import (
     BadValue,
     csss_date,

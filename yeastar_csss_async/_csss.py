@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Self, Unpack
 
 import aiohttp
 
+from ._apis import CSSS
 from ._base import BaseClient, ClientOptions, account_key, credentials_from_env
 from ._coordination import Coordinator
 from ._csss_protocol import (
@@ -16,8 +16,9 @@ from ._csss_protocol import (
     decode_package_order_answer,
     describe_csss_error,
 )
-from ._errors import Redactor
+from ._lists import PACKAGE_ORDERS
 from ._paging import PageIterator, PageStream
+from ._redaction import Redactor
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, RawResponse, RequestSpec
 from ._validation import require_header_text, require_positive_int, require_text
@@ -48,7 +49,7 @@ class CSSSClient(BaseClient):
         access_code: str,
         secret: str,
         *,
-        base_url: str = "https://apiv3.linksfield.net",
+        base_url: str = CSSS.default_base_url,
         max_concurrency: int = 8,
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
@@ -84,9 +85,7 @@ class CSSSClient(BaseClient):
         ``CSSS_SECRET`` (required), ``CSSS_BASE_URL`` (optional; a ``base_url`` option wins).
         ``environ`` replaces ``os.environ``; ``options`` are the constructor's. A missing
         variable is a :class:`ConfigurationError` naming it."""
-        access_code, secret, base_url = credentials_from_env(
-            environ, ("CSSS_ACCESS_CODE", "CSSS_SECRET"), "CSSS_BASE_URL"
-        )
+        access_code, secret, base_url = credentials_from_env(environ, CSSS)
         if base_url is not None:
             options.setdefault("base_url", base_url)
         return cls(access_code, secret, **options)
@@ -114,7 +113,7 @@ class CSSSClient(BaseClient):
     async def get_package_orders_page(
         self,
         page_no: int = 1,
-        page_size: int = 50,
+        page_size: int = PACKAGE_ORDERS.default_page_size,
         *,
         device_id: str | None = None,
         order_id: str | None = None,
@@ -137,7 +136,7 @@ class CSSSClient(BaseClient):
                 "page_no": page_no,
                 "page_size": page_size,
             },
-            what=f"package orders page {page_no}",
+            what=f"{PACKAGE_ORDERS.title} page {page_no}",
         )
         return decode_package_order_answer(
             response.status,
@@ -150,7 +149,7 @@ class CSSSClient(BaseClient):
     def iter_package_orders(
         self,
         *,
-        page_size: int = 50,
+        page_size: int = PACKAGE_ORDERS.default_page_size,
         ordered: bool = True,
         dedupe: bool = True,
         device_id: str | None = None,
@@ -180,12 +179,12 @@ class CSSSClient(BaseClient):
 
         return self._iterate(
             fetch,
-            _package_order_key,
+            PACKAGE_ORDERS.record_key,
             page_size=page_size,
             ordered=ordered,
             dedupe=dedupe,
             read_ahead=read_ahead,
-            label="package orders",
+            label=PACKAGE_ORDERS.title,
             start_page=start_page,
             limit=limit,
         )
@@ -193,7 +192,7 @@ class CSSSClient(BaseClient):
     def iter_package_order_pages(
         self,
         *,
-        page_size: int = 50,
+        page_size: int = PACKAGE_ORDERS.default_page_size,
         ordered: bool = True,
         dedupe: bool = True,
         device_id: str | None = None,
@@ -220,6 +219,3 @@ class CSSSClient(BaseClient):
         ).iter_pages()
 
     iter_pages = iter_package_order_pages  # the one list of this API
-
-
-_package_order_key: Callable[[PackageOrder], str] = operator.attrgetter("order_code")

@@ -33,6 +33,7 @@ from typing import Any
 
 import msgspec
 
+from ._codegen import compile_function
 from ._scalars import (
     FLOAT_EXACT_MS_MAX,
     FLOAT_EXACT_MS_MIN,
@@ -189,8 +190,9 @@ def _generate(cls: type[Any], rows: bool) -> StructureFn:
     for index, plan in enumerate(field_plans(cls)):
         lines += _field_lines(index, plan, names, rows)
     lines += ["    o.__class__ = _cls", "    return o"]
-    exec(compile("\n".join(lines) + "\n", f"<{name}>", "exec"), names)
-    function: StructureFn = names[name]  # type: ignore[assignment]
+    function: StructureFn = compile_function(
+        "\n".join(lines), name, f"{name} of {cls.__module__}", names
+    )
     source = "a decoded JSON object" if not rows else f"a {row_type(cls).__name__}"
     function.__doc__ = f"Structure {source} into {cls.__qualname__} (generated)."
     return function

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 from ._errors import APIError
+from ._log import logger
 from ._page_plan import PagePlan
-from ._transport import logger
 from .models import Page
 
 __all__ = ["NO_SUCH_PAGE_STATUSES", "PageFetcher"]

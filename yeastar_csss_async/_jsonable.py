@@ -14,6 +14,8 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from ._codegen import compile_function
+
 __all__ = ["JSONSafe", "to_jsonable"]
 
 JSONSafe: TypeAlias = "bool | int | float | str | list[JSONSafe] | dict[str, JSONSafe] | None"
@@ -95,8 +97,8 @@ def _model_converter(kind: type[Any]) -> _Convert:
     )
     lines.append(f"    return {{{items}}}")
     namespace: dict[str, Any] = {"plain": _PLAIN, "jsonable": to_jsonable}
-    exec(compile("\n".join(lines), f"<to_jsonable {kind.__qualname__}>", "exec"), namespace)
-    convert: _Convert = namespace["convert"]
+    label = f"to_jsonable of {kind.__module__}.{kind.__qualname__}"
+    convert: _Convert = compile_function("\n".join(lines), "convert", label, namespace)
     return convert
 
 

@@ -12,7 +12,7 @@ fetch as soon as the consumer leaves (``break`` in a block, exception, cancellat
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterator, Sequence
 from types import TracebackType
 from typing import Generic, TypeVar
 
@@ -26,6 +26,85 @@ from .models import Page
 __all__ = ["PageIterator", "PageStream"]
 
 T = TypeVar("T")
+
+
+class _PageReader(Generic[T]):
+    """What the consumer of one iteration reads through, as records or as pages: the
+    fetcher, the keys already handed out (``dedupe``), the records the ``limit`` still
+    allows, and the one-consumer rule. :class:`PageIterator` and :class:`PageStream` are
+    views of it."""
+
+    __slots__ = ("_mode", "_remaining", "_seen", "_waiting", "dedupe", "fetcher", "key")
+
+    def __init__(
+        self,
+        fetcher: PageFetcher[T],
+        key: Callable[[T], Hashable | None],
+        *,
+        dedupe: bool,
+        limit: int | None,
+    ) -> None:
+        self.fetcher = fetcher
+        self.key = key
+        self.dedupe = dedupe
+        self._seen = SeenKeys()
+        self._waiting = False  # a consumer is suspended in a read
+        self._remaining = limit  # records still to hand out, None for no limit
+        self._mode: str | None = None  # "records" or "pages", fixed by the first read
+
+    def choose(self, mode: str, *, first: bool = False) -> None:
+        """Fix how this iteration is read: RuntimeError if it is read the other way (with
+        ``first``: if it is read at all)."""
+        if first and self._mode is not None:
+            raise RuntimeError(f"this PageIterator is already read as {self._mode}")
+        if self._mode != mode:
+            if self._mode is not None:
+                raise RuntimeError(
+                    f"this PageIterator is already read as {self._mode}; "
+                    f"make another one to read it as {mode}"
+                )
+            self._mode = mode
+
+    @contextlib.contextmanager
+    def reading(self, mode: str) -> Iterator[None]:
+        """One consumer's read: RuntimeError if another task is inside one already."""
+        if self._waiting:
+            raise RuntimeError(
+                "anext(): this PageIterator is already being read by another "
+                "task; one iterator has one consumer"
+            )
+        self.choose(mode)
+        self._waiting = True
+        try:
+            yield
+        finally:
+            self._waiting = False
+
+    async def next_page(self) -> tuple[Page[T], Sequence[T]] | None:
+        """The next page and the records of it to hand out: only new ones (``dedupe``), no
+        more than the limit allows. None when the list is done; once the limit is reached,
+        every fetch is stopped and waited for."""
+        fetcher = self.fetcher
+        if self._remaining == 0:
+            await fetcher.aclose()
+            return None
+        page = await fetcher.next_page()
+        if page is None:
+            return None
+        items = self._unseen(page.items) if self.dedupe else page.items
+        remaining = self._remaining
+        if remaining is not None:
+            if len(items) >= remaining:
+                items = items[:remaining]
+                fetcher.shutdown()  # nothing past this page is wanted: stop now
+            remaining -= len(items)
+            self._remaining = fetcher.wanted = remaining
+        fetcher.refill()
+        return page, items
+
+    def _unseen(self, items: Sequence[T]) -> Sequence[T]:
+        """The items whose key was not yielded before (items without a key always pass)."""
+        return self._seen.keep_new(items, list(map(self.key, items)))
 
 
 class PageIterator(AsyncIterator[T], Generic[T]):
@@ -74,14 +153,9 @@ class PageIterator(AsyncIterator[T], Generic[T]):
             read_ahead=read_ahead,
             wanted=limit,
         )
-        self._key = key
-        self._dedupe = dedupe
+        self._reader = _PageReader(self._fetcher, key, dedupe=dedupe, limit=limit)
         self._items: Sequence[T] = ()
         self._pos = 0
-        self._seen = SeenKeys()
-        self._waiting = False  # a consumer is suspended in __anext__
-        self._remaining = limit  # records still to hand out, None for no limit
-        self._mode: str | None = None  # "records" or "pages", fixed by the first read
 
     @property
     def pages_read(self) -> int:
@@ -124,26 +198,8 @@ class PageIterator(AsyncIterator[T], Generic[T]):
             item = self._items[self._pos]
             self._pos += 1
             return item
-        self._claim("records")
-        self._waiting = True
-        try:
+        with self._reader.reading("records"):
             return await self._next_from_pages()
-        finally:
-            self._waiting = False
-
-    def _claim(self, mode: str) -> None:
-        if self._waiting:
-            raise RuntimeError(
-                "anext(): this PageIterator is already being read by another "
-                "task; one iterator has one consumer"
-            )
-        if self._mode != mode:
-            if self._mode is not None:
-                raise RuntimeError(
-                    f"this PageIterator is already read as {self._mode}; "
-                    f"make another one to read it as {mode}"
-                )
-            self._mode = mode
 
     async def _next_from_pages(self) -> T:
         fetcher = self._fetcher
@@ -155,44 +211,20 @@ class PageIterator(AsyncIterator[T], Generic[T]):
                 item = self._items[self._pos]
                 self._pos += 1
                 return item
-            taken = await self._next_page()
+            taken = await self._reader.next_page()
             if taken is None:
                 self._items = ()
                 raise StopAsyncIteration
             self._items = taken[1]
             self._pos = 0
 
-    async def _next_page(self) -> tuple[Page[T], Sequence[T]] | None:
-        """The next page and the records of it to hand out: only new ones (``dedupe``), no
-        more than the limit allows. None when the list is done; once the limit is reached,
-        every fetch is stopped and waited for."""
-        if self._remaining == 0:
-            await self.aclose()
-            return None
-        fetcher = self._fetcher
-        page = await fetcher.next_page()
-        if page is None:
-            return None
-        items = self._unseen(page.items) if self._dedupe else page.items
-        remaining = self._remaining
-        if remaining is not None:
-            if len(items) >= remaining:
-                items = items[:remaining]
-                fetcher.shutdown()  # nothing past this page is wanted: stop now
-            remaining -= len(items)
-            self._remaining = fetcher.wanted = remaining
-        fetcher.refill()
-        return page, items
-
     def iter_pages(self) -> PageStream[T]:
         """The same list, a :class:`~yeastar_csss_async.Page` at a time (with ``page_no``,
         ``total`` and ``request_id``), to commit page by page. Each page holds only records
         not yielded before (with ``dedupe``), so a page may be empty; the order, read-ahead
         and ``limit`` are this iterator's. Read it instead of this iterator, not beside it."""
-        if self._mode is not None:
-            raise RuntimeError(f"this PageIterator is already read as {self._mode}")
-        self._mode = "pages"
-        return PageStream(self)
+        self._reader.choose("pages", first=True)
+        return PageStream(self._reader)
 
     async def aclose(self) -> None:
         """Stop: cancel every fetch still in flight and wait until they are gone."""
@@ -206,10 +238,6 @@ class PageIterator(AsyncIterator[T], Generic[T]):
             with contextlib.suppress(RuntimeError):  # the loop may be closed already
                 fetcher.shutdown()
 
-    def _unseen(self, items: Sequence[T]) -> Sequence[T]:
-        """The items whose key was not yielded before (items without a key always pass)."""
-        return self._seen.keep_new(items, list(map(self._key, items)))
-
 
 class PageStream(AsyncIterator[Page[T]], Generic[T]):
     """The pages of a list (see :meth:`PageIterator.iter_pages`): ``async for page in ...``.
@@ -218,21 +246,25 @@ class PageStream(AsyncIterator[Page[T]], Generic[T]):
     :class:`PageIterator`: use ``async with`` (or ``contextlib.aclosing``) to stop early.
     """
 
-    def __init__(self, records: PageIterator[T]) -> None:
-        self._records = records
+    def __init__(self, reader: _PageReader[T]) -> None:
+        self._reader = reader
 
     @property
     def pages_read(self) -> int:
         """Pages answered so far (re-read pages included)."""
-        return self._records.pages_read
+        return self._reader.fetcher.pages_read
 
     @property
     def total(self) -> int | None:
         """The total the latest page reported, None before the first page."""
-        return self._records.total
+        return self._reader.fetcher.total
 
     def __repr__(self) -> str:
-        return f"PageStream({self._records!r})"
+        fetcher = self._reader.fetcher
+        return (
+            f"PageStream(PageIterator({fetcher.label}, pages_read={fetcher.pages_read}, "
+            f"in_flight={len(fetcher.tasks)}, closed={fetcher.closed}))"
+        )
 
     def __aiter__(self) -> PageStream[T]:
         return self
@@ -249,13 +281,8 @@ class PageStream(AsyncIterator[Page[T]], Generic[T]):
         await self.aclose()
 
     async def __anext__(self) -> Page[T]:
-        records = self._records
-        records._claim("pages")
-        records._waiting = True
-        try:
-            taken = await records._next_page()  # raises the first error of any fetch
-        finally:
-            records._waiting = False
+        with self._reader.reading("pages"):
+            taken = await self._reader.next_page()  # raises the first error of any fetch
         if taken is None:
             raise StopAsyncIteration
         page, items = taken
@@ -263,4 +290,4 @@ class PageStream(AsyncIterator[Page[T]], Generic[T]):
 
     async def aclose(self) -> None:
         """Stop: cancel every fetch still in flight and wait until they are gone."""
-        await self._records.aclose()
+        await self._reader.fetcher.aclose()

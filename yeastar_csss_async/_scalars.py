@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from ._errors import Redactor, quote_value
+from ._redaction import Redactor, quote_value
 from .models import JSONValue, OpenStrEnum
 
 __all__ = [

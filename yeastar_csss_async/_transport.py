@@ -32,24 +32,22 @@ import attrs
 
 from ._coordination import AccountLink
 from ._errors import (
-    QUOTE_LIMIT,
     APIError,
     RateLimitError,
-    Redactor,
     ResponseFormatError,
     TransportConnectionError,
     TransportError,
     TransportTimeoutError,
     api_error_class,
-    shorten,
 )
+from ._log import logger
+from ._redaction import QUOTE_LIMIT, Redactor, shorten
 from ._retry import RetryPolicy, is_retryable_status, parse_retry_after
 from ._validation import require_positive_int, require_seconds
 from ._version import __version__
 
 __all__ = ["PauseGate", "RawResponse", "RequestSpec", "Transport", "TransportStats", "logger"]
 
-logger = logging.getLogger("yeastar_csss_async")
 
 DEFAULT_USER_AGENT = (
     f"yeastar-csss-async/{__version__} aiohttp/{aiohttp.__version__} "

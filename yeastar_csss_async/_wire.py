@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ._errors import QUOTE_LIMIT, Redactor, ResponseFormatError, quote_value, shorten
+from ._errors import ResponseFormatError
+from ._redaction import QUOTE_LIMIT, Redactor, quote_value, shorten
 from .models import Page
 
 __all__ = [
@@ -42,8 +43,8 @@ def decode_json(
 
     msgspec decodes it (about twice as fast as ``json``); what msgspec refuses is tried once
     more with the standard library, which reads a little more (escaped lone surrogates,
-    ``NaN``), so that nothing it used to accept is lost. Anything neither can read (bad UTF-8,
-    bad syntax, nesting too deep, an integer of more than 4300 digits) is a
+    ``NaN``), so every body the standard library reads is read. Anything neither can read
+    (bad UTF-8, bad syntax, nesting too deep, an integer of more than 4300 digits) is a
     :class:`ResponseFormatError` quoting the redacted start of the body.
     """
     try:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import functools
-import operator
 from collections.abc import Callable, Mapping
 from typing import Literal, Self, TypeVar, Unpack, overload
 
 import aiohttp
 
+from ._apis import YEASTAR
 from ._auth import TokenManager
 from ._base import BaseClient, ClientOptions, account_key, credentials_from_env
 from ._converters import structure_items
 from ._coordination import Coordinator
-from ._errors import APIError, AuthenticationError, Redactor
+from ._errors import APIError, AuthenticationError
+from ._lists import ORDERS, PRODUCTS
 from ._paging import PageIterator, PageStream
+from ._redaction import Redactor
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, RawResponse, RequestSpec
 from ._validation import require_positive_int, require_text
@@ -68,7 +70,7 @@ class YeastarPartnerClient(BaseClient):
         client_id: str,
         client_secret: str,
         *,
-        base_url: str = "https://openapi.partner.yeastar.com",
+        base_url: str = YEASTAR.default_base_url,
         max_concurrency: int = 8,
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
@@ -104,9 +106,7 @@ class YeastarPartnerClient(BaseClient):
         ``YEASTAR_CLIENT_SECRET`` (required), ``YEASTAR_BASE_URL`` (optional; a ``base_url``
         option wins). ``environ`` replaces ``os.environ``; ``options`` are the constructor's.
         A missing variable is a :class:`ConfigurationError` naming it."""
-        client_id, client_secret, base_url = credentials_from_env(
-            environ, ("YEASTAR_CLIENT_ID", "YEASTAR_CLIENT_SECRET"), "YEASTAR_BASE_URL"
-        )
+        client_id, client_secret, base_url = credentials_from_env(environ, YEASTAR)
         if base_url is not None:
             options.setdefault("base_url", base_url)
         return cls(client_id, client_secret, **options)
@@ -225,13 +225,13 @@ class YeastarPartnerClient(BaseClient):
             page_no,
             page_size,
             {"pageNo": str(page_no), "pageSize": str(page_size)},
-            what="orders",
+            what=ORDERS.title,
         )
 
     def iter_orders(
         self,
         *,
-        page_size: int = 100,
+        page_size: int = ORDERS.default_page_size,
         ordered: bool = True,
         dedupe: bool = True,
         read_ahead: int | None = None,
@@ -255,12 +255,12 @@ class YeastarPartnerClient(BaseClient):
         """
         return self._iterate(
             functools.partial(self.get_orders_page, page_size=page_size),
-            _order_key,
+            ORDERS.record_key,
             page_size=page_size,
             ordered=ordered,
             dedupe=dedupe,
             read_ahead=read_ahead,
-            label="orders",
+            label=ORDERS.title,
             start_page=start_page,
             limit=limit,
         )
@@ -268,7 +268,7 @@ class YeastarPartnerClient(BaseClient):
     def iter_order_pages(
         self,
         *,
-        page_size: int = 100,
+        page_size: int = ORDERS.default_page_size,
         ordered: bool = True,
         dedupe: bool = True,
         read_ahead: int | None = None,
@@ -305,14 +305,14 @@ class YeastarPartnerClient(BaseClient):
                 "pageNo": str(page_no),
                 "pageSize": str(page_size),
             },
-            what=f"products of line {product_id}",
+            what=f"{PRODUCTS.title} of line {product_id}",
         )
 
     def iter_products(
         self,
         product_id: int,
         *,
-        page_size: int = 100,
+        page_size: int = PRODUCTS.default_page_size,
         ordered: bool = True,
         dedupe: bool = True,
         read_ahead: int | None = None,
@@ -330,12 +330,12 @@ class YeastarPartnerClient(BaseClient):
 
         return self._iterate(
             fetch,
-            _product_key,
+            PRODUCTS.record_key,
             page_size=page_size,
             ordered=ordered,
             dedupe=dedupe,
             read_ahead=read_ahead,
-            label=f"products of line {product_id}",
+            label=f"{PRODUCTS.title} of line {product_id}",
             start_page=start_page,
             limit=limit,
         )
@@ -344,7 +344,7 @@ class YeastarPartnerClient(BaseClient):
         self,
         product_id: int,
         *,
-        page_size: int = 100,
+        page_size: int = PRODUCTS.default_page_size,
         ordered: bool = True,
         dedupe: bool = True,
         read_ahead: int | None = None,
@@ -368,7 +368,7 @@ class YeastarPartnerClient(BaseClient):
         what: Literal["orders"] = "orders",
         *,
         product_id: None = None,
-        page_size: int = 100,
+        page_size: int = ORDERS.default_page_size,
         ordered: bool = True,
         dedupe: bool = True,
         read_ahead: int | None = None,
@@ -382,7 +382,7 @@ class YeastarPartnerClient(BaseClient):
         what: Literal["products"] | None = None,
         *,
         product_id: int,
-        page_size: int = 100,
+        page_size: int = PRODUCTS.default_page_size,
         ordered: bool = True,
         dedupe: bool = True,
         read_ahead: int | None = None,
@@ -395,7 +395,7 @@ class YeastarPartnerClient(BaseClient):
         what: Literal["orders", "products"] | None = None,
         *,
         product_id: int | None = None,
-        page_size: int = 100,
+        page_size: int = ORDERS.default_page_size,
         ordered: bool = True,
         dedupe: bool = True,
         read_ahead: int | None = None,
@@ -432,7 +432,3 @@ class YeastarPartnerClient(BaseClient):
             SUBSCRIPTION_PRODUCTS_PATH, None, self._result, what="product lines"
         )
         return structure_items(result, SubscriptionProduct, path="result", redact=self._redactor)
-
-
-_order_key: Callable[[Order], str] = operator.attrgetter("id")
-_product_key: Callable[[Product], str] = operator.attrgetter("product_no")

@@ -14,15 +14,9 @@ import attrs
 import msgspec
 
 from ._converters import structure_items
-from ._errors import (
-    QUOTE_LIMIT,
-    APIError,
-    Redactor,
-    ResponseFormatError,
-    api_error_class,
-    kept_body,
-)
+from ._errors import APIError, ResponseFormatError, api_error_class
 from ._fast_structure import row_fn, row_type
+from ._redaction import QUOTE_LIMIT, Redactor, kept_body
 from ._wire import body_snippet, decode_json, error_field, page_from_counts, whole_number
 from .models import Page
 

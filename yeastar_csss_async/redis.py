@@ -41,7 +41,8 @@ except ImportError as _missing:  # pragma: no cover - exercised in a subprocess
     ) from _missing
 
 from ._coordination import AccountLink, Coordinator, SharedToken
-from ._errors import CoordinatorError, Redactor, shorten
+from ._errors import CoordinatorError
+from ._redaction import Redactor, shorten
 from ._validation import require_positive_int, require_seconds
 
 __all__ = ["CoordinatorError", "RedisAccountLink", "RedisCoordinator", "display_url"]

@@ -11,9 +11,10 @@ import logging
 from collections.abc import Sequence
 
 from .._errors import YeastarCSSSError
-from ._commands import UsageError, run
-from ._output import OneLineLog, detach_stdout, say
+from ._commands import run
+from ._messages import OneLineLog, detach_stdout, say
 from ._parser import build_parser
+from ._usage import UsageError
 
 __all__ = ["build_parser", "main"]
 

@@ -1,216 +1,163 @@
-"""Writing exported records off the event loop, with an optional progress line.
-
-Where the bytes go (a file replaced atomically, a device or pipe written through) is decided
-by :mod:`._output`, and how records become bytes by an encoder (:mod:`._writers`); this module
-feeds batches of records to a writer thread that runs the encoder.
-"""
+"""``yeastar-csss export LIST`` and ``export all``: every record of a list to a file."""
 
 from __future__ import annotations
 
-import asyncio
+import argparse
 import contextlib
-import queue
-import threading
+import os
+import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from types import TracebackType
-from typing import IO, Any
+from collections.abc import AsyncGenerator
+from typing import Any
 
-from ._output import CLEAR_LINE, Output
-from ._writers import Encoder
+from .._base import BaseClient
+from .._lists import ListSpec
+from .._paging import PageStream
+from ..exports import BackgroundWriter, drain, make_encoder, open_output
+from ._messages import say
+from ._progress import Progress
+from ._sources import check_scope_options, list_query, list_specs, open_clients, skipped_lists
+from ._usage import UsageError
 
-__all__ = ["BackgroundWriter", "Progress", "drain"]
-
-_FINISH = object()
-_STOP = object()
+__all__ = ["run_export"]
 
 
-class BackgroundWriter:
-    """Formats and writes batches of records on a daemon thread, off the event loop.
-
-    ``async with BackgroundWriter(output, encoder) as writer:`` opens the output on the
-    thread (a FIFO may wait there for its reader), ``await writer.put(batch)`` hands over a
-    batch, and leaving the block without an error waits until everything is written and
-    committed (for a file: fsynced and renamed onto its name). Leaving it with an error or a
-    cancellation discards the output at once (no temporary file, nothing under the final
-    name) and does not wait for the thread.
-
-    ``put`` waits, without blocking the loop, only while ``max_batches`` batches wait
-    already: a slow reader slows the export down instead of growing memory, and a reader
-    that stops reading never keeps the loop from handling a signal. A write error surfaces
-    from the next ``put`` or from the end of the block. The thread is never joined after a
-    failure: one blocked on a stalled pipe dies with the process.
-    """
-
-    def __init__(self, output: Output, encoder: Encoder, *, max_batches: int = 4) -> None:
-        self._output = output
-        self._encoder = encoder
-        self._loop = asyncio.get_running_loop()
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._room = asyncio.Semaphore(max_batches)
-        self._opened: asyncio.Future[None] = self._loop.create_future()
-        self._finished: asyncio.Future[None] = self._loop.create_future()
-        self._error: BaseException | None = None
-        self._aborted = False
-        self._thread = threading.Thread(target=self._run, name="yeastar-csss-writer", daemon=True)
-
-    async def __aenter__(self) -> BackgroundWriter:
-        self._thread.start()
+def _check_options(args: argparse.Namespace) -> None:
+    """Usage errors that the parser cannot see, before anything starts."""
+    every = args.kind == "all"
+    check_scope_options(args)
+    if args.excel and args.format != "csv":
+        raise UsageError("--excel applies to --format csv only")
+    if every and args.output is not None:
+        raise UsageError("export all writes one file per list: use --output-dir DIR")
+    if every and args.output_dir is None:
+        raise UsageError("export all needs --output-dir DIR")
+    if not every and args.output_dir is not None:
+        raise UsageError("--output-dir applies to export all only (use --output)")
+    if args.format == "xlsx":
+        if not every and (args.output or "-") == "-" and sys.stdout.isatty():
+            raise UsageError("--format xlsx writes a binary file: use --output FILE")
         try:
-            await self._opened
-            self._raise_if_failed()
-        except BaseException:
-            self.abort()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
-            return
-        try:
-            self._raise_if_failed()
-            self._queue.put(_FINISH)
-            await self._finished
-            self._raise_if_failed()
-        except BaseException:
-            self.abort()
-            raise
-
-    async def put(self, records: Sequence[object]) -> None:
-        """Hand ``records`` to the writer; wait while the writer is ``max_batches`` behind."""
-        self._raise_if_failed()
-        await self._room.acquire()
-        self._raise_if_failed()
-        self._queue.put(records)
-
-    def abort(self) -> None:
-        """Stop writing and discard the output; never blocks."""
-        self._aborted = True
-        self._queue.put(_STOP)
-        self._output.discard()
-
-    def _raise_if_failed(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    # --- on the writer thread ----------------------------------------------------------------
-
-    def _run(self) -> None:
-        output = self._output
-        encoder = self._encoder
-        try:
-            output.open()
-            self._signal(_set_done, self._opened)
-            if self._aborted:
-                return
-            encoder.begin(output)
-            while True:
-                item = self._queue.get()
-                if item is _STOP or self._aborted:
-                    return
-                if item is _FINISH:
-                    encoder.end(output)
-                    output.commit()
-                    self._signal(_set_done, self._finished)
-                    return
-                assert isinstance(item, Sequence)
-                encoder.encode(item, output)
-                self._signal(self._room.release)
-        except BaseException as error:  # handed over to the loop, which raises it
-            self._error = error
-            self._signal(_set_done, self._opened)
-            self._signal(_set_done, self._finished)
-            self._signal(self._room.release)
-        finally:
-            try:
-                encoder.close()
-            finally:
-                output.close()
-
-    def _signal(self, callback: Callable[..., object], *args: object) -> None:
-        # The loop may be closed already: a writer abandoned on a stalled pipe, unblocked late.
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(callback, *args)
+            from ..exports import _xlsx  # noqa: F401 - openpyxl is there
+        except ImportError as error:
+            raise UsageError(str(error)) from None
 
 
-def _set_done(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+async def run_export(args: argparse.Namespace) -> int:
+    """Export the list ``args.kind`` (or every list, for ``all``)."""
+    _check_options(args)
+    specs = list_specs(args)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = await open_clients(stack, args, specs)
+        if args.kind != "all":
+            spec = specs[0]
+            await _export_list(spec, clients[spec.api.name], args, args.output or "-")
+            return 0
+        return await _export_all(args, specs, clients)
 
 
-async def drain(
-    records: AsyncIterator[Any],
-    writer: BackgroundWriter,
-    on_record: Callable[[int], None],
-    *,
-    batch_size: int = 256,
+async def _export_all(
+    args: argparse.Namespace, specs: tuple[ListSpec[Any], ...], clients: dict[str, BaseClient]
 ) -> int:
-    """Hand every record of ``records`` to ``writer`` in batches of ``batch_size``, calling
-    ``on_record(count)`` after each record. Return the count."""
-    count = 0
-    batch: list[Any] = []
-    async for record in records:
-        batch.append(record)
-        count += 1
-        on_record(count)
-        if len(batch) >= batch_size:
-            await writer.put(batch)
-            batch = []
-    if batch:
-        await writer.put(batch)
-    return count
+    directory = args.output_dir
+    os.makedirs(directory, exist_ok=True)
+    done: list[str] = []
+    current = specs[0].name
+    try:
+        for spec in specs:
+            current = spec.name
+            target = os.path.join(directory, f"{spec.name}.{args.format}")
+            await _export_list(spec, clients[spec.api.name], args, target)
+            done.append(spec.name)
+    except BaseException:
+        left = [spec.name for spec in specs if spec.name not in done]
+        say(
+            f"export all: stopped at {current}; completed: {', '.join(done) or 'none'}; "
+            f"not written: {', '.join(left)}"
+        )
+        raise
+    if not args.quiet:
+        for spec, api in skipped_lists(specs):
+            say(f"{spec.name}: skipped (set {' and '.join(api.credential_env)} to export it)")
+    return 0
 
 
-class Progress:
-    """A one-line progress display on a terminal: records, pages, rate, retries and ETA.
+async def _export_list(
+    spec: ListSpec[Any], client: BaseClient, args: argparse.Namespace, target: str
+) -> None:
+    """Write every record of list ``spec`` to ``target``; a summary line unless quiet."""
+    encoder = make_encoder(spec.model, args.format, excel=args.excel, sheet=spec.name)
+    counters = _Counters(client)
+    show = not args.quiet and sys.stderr.isatty()
+    progress = Progress(sys.stderr if show else None, spec.name)
+    started = time.monotonic()
+    try:
+        # Left in reverse order: the records (their fetches cancelled and awaited), then the
+        # output (committed, or discarded on any error).
+        async with contextlib.AsyncExitStack() as stack:
+            # No await between making the output and handing it to the writer, which
+            # commits or discards it whatever happens.
+            output = open_output(target)
+            writer = await stack.enter_async_context(BackgroundWriter(output, encoder))
+            records = await stack.enter_async_context(
+                contextlib.aclosing(_records(spec, client, args, counters))
+            )
+            count = await drain(
+                records,
+                writer,
+                lambda n: progress.tick(n, counters.pages, counters.total, counters.retries),
+            )
+    finally:
+        progress.done()
+    if not args.quiet:
+        say(
+            f"{spec.name}: {count:,} records, {counters.pages:,} pages, "
+            f"{counters.retries} retries, {time.monotonic() - started:.2f}s"
+            + ("" if target == "-" else f" -> {target}")
+        )
 
-    The ETA appears once ``ETA_AFTER_PAGES`` pages and ``ETA_AFTER_SECONDS`` are in: before
-    that, the rate is the first page's latency, not the export's pace.
-    """
 
-    INTERVAL = 0.1  # seconds between redraws, at most
-    ETA_AFTER_PAGES = 3
-    ETA_AFTER_SECONDS = 1.0
-    WIDTH = len(CLEAR_LINE) - 4  # CLEAR_LINE blanks 80 columns: room for an echoed ^C
+async def _records(
+    spec: ListSpec[Any], client: BaseClient, args: argparse.Namespace, counters: _Counters
+) -> AsyncGenerator[Any, None]:
+    """Every record of list ``spec``. Each part's page stream is opened only when its turn
+    comes, and closed (its fetches cancelled and awaited) when it ends or this generator is
+    closed."""
+    async with contextlib.aclosing(spec.segments(client, list_query(spec, args))) as segments:
+        async for segment in segments:
+            counters.attach(segment.pages)
+            async for page in segment.pages:
+                for record in page.items:
+                    yield record
 
-    def __init__(self, stream: IO[str] | None, label: str) -> None:
-        self._stream = stream
-        self._label = label
-        self._started = time.monotonic()
-        self._next_draw = 0.0
 
-    def tick(self, records: int, pages: int, total: int | None, retries: int = 0) -> None:
-        """Redraw if a terminal is attached and the last redraw is old enough."""
-        now = time.monotonic()
-        if self._stream is None or now < self._next_draw:
-            return
-        self._next_draw = now + self.INTERVAL
-        elapsed = max(now - self._started, 1e-9)
-        rate = records / elapsed
-        line = f"{self._label}: {records:,}"
-        line += f" of {total:,} records" if total else " records"
-        line += f", {pages:,} pages, {rate:,.0f}/s"
-        if retries:
-            line += f", {retries:,} retries"
-        if (
-            total
-            and rate > 0
-            and total > records
-            and pages >= self.ETA_AFTER_PAGES
-            and elapsed >= self.ETA_AFTER_SECONDS
-        ):
-            line += f", ETA {(total - records) / rate:,.0f}s"
-        self._stream.write("\r" + line[: self.WIDTH].ljust(self.WIDTH))
-        self._stream.flush()
+class _Counters:
+    """Pages, totals and retries of the page streams of one list, for the progress line."""
 
-    def done(self) -> None:
-        """Clear the progress line."""
-        if self._stream is not None:
-            self._stream.write(CLEAR_LINE)
-            self._stream.flush()
+    def __init__(self, client: BaseClient) -> None:
+        self._client = client
+        self._retries_before = client.stats.retries
+        self._done_pages = 0
+        self._done_total = 0
+        self._current: PageStream[Any] | None = None
+
+    def attach(self, stream: PageStream[Any]) -> None:
+        if self._current is not None:
+            self._done_pages += self._current.pages_read
+            self._done_total += self._current.total or 0
+        self._current = stream
+
+    @property
+    def pages(self) -> int:
+        current = self._current.pages_read if self._current is not None else 0
+        return self._done_pages + current
+
+    @property
+    def total(self) -> int | None:
+        current = self._current.total if self._current is not None else None
+        return None if current is None else self._done_total + current
+
+    @property
+    def retries(self) -> int:
+        """Retries of this list's requests (the client may have served others before)."""
+        return self._client.stats.retries - self._retries_before

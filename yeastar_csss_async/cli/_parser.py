@@ -5,18 +5,22 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import textwrap
 import urllib.parse
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from .._apis import APIS
+from .._lists import LISTS as _LIST_SPECS
 from .._version import __version__
+from ..exports import FORMATS
 from ..sandbox import SandboxConfig
-from ._writers import FORMATS
 
 __all__ = ["LISTS", "build_parser", "check_base_url"]
 
-LISTS = ("orders", "products", "package-orders")
-"""What ``export`` can write, in the order ``export all`` writes them."""
+LISTS = tuple(_LIST_SPECS)
+"""The list names the commands take, in the order ``export all`` writes them."""
+_LIST_CHOICES = ", ".join(LISTS)
 
 DESCRIPTION = """\
 Bulk exports from the Yeastar Partner Portal and the Linksfield CSSS API, and a local
@@ -32,13 +36,24 @@ examples:
   yeastar-csss enqueue sync orders --account acme --redis redis://localhost:6379/0
   yeastar-csss sandbox --port 8080
 
-credentials: YEASTAR_CLIENT_ID and YEASTAR_CLIENT_SECRET (orders, products), CSSS_ACCESS_CODE
-and CSSS_SECRET (package-orders), or none with --sandbox. YEASTAR_BASE_URL and CSSS_BASE_URL
-set the APIs' addresses (--base-url wins).
+{credentials}
 
 exit codes: 0 done; 1 API, network or I/O error; 2 usage or configuration; 130 interrupted;
 143 terminated (SIGTERM); 141 the reader of the output went away (| head).
-"""
+""".format(
+    credentials=textwrap.fill(
+        "credentials: "
+        + "; ".join(
+            f"{' and '.join(api.credential_env)} "
+            f"({', '.join(spec.name for spec in _LIST_SPECS.values() if spec.api is api)})"
+            for api in APIS.values()
+        )
+        + ", or none with --sandbox. "
+        + " and ".join(api.base_url_env for api in APIS.values())
+        + " set the APIs' addresses (--base-url wins).",
+        width=92,
+    )
+)
 
 EXPORT_DESCRIPTION = """\
 Export every record of a list. Files are written beside their name and renamed into place
@@ -296,7 +311,7 @@ def _add_enqueue(enqueue: argparse.ArgumentParser) -> None:
             "kind",
             choices=LISTS,
             metavar="LIST",
-            help=f"what to {verb}: orders, products or package-orders",
+            help=f"what to {verb}: {_LIST_CHOICES}",
         )
         parser.add_argument(
             "--account",
@@ -319,7 +334,7 @@ def _add_export(export: argparse.ArgumentParser) -> None:
         "kind",
         choices=(*LISTS, "all"),
         metavar="LIST",
-        help="what to export: orders, products, package-orders, or all",
+        help=f"what to export: {_LIST_CHOICES}, or all",
     )
     _add_export_output(export)
     _add_source(export, "export")
@@ -330,7 +345,7 @@ def _add_sync(sync: argparse.ArgumentParser) -> None:
         "kind",
         choices=(*LISTS, "all"),
         metavar="LIST",
-        help="what to sync: orders, products, package-orders, or all",
+        help=f"what to sync: {_LIST_CHOICES}, or all",
     )
     sync.add_argument(
         "--db",

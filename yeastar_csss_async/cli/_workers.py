@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-from ._commands import UsageError
-from ._output import say
+from ._messages import say
+from ._usage import UsageError
 
 __all__ = ["run_enqueue", "run_worker"]
 
@@ -83,7 +83,7 @@ async def run_worker(args: argparse.Namespace) -> int:
 
     with _stop_on_signals(stop.set), _job_log():
         try:
-            await tasks.serve(
+            await tasks.run_jobs(
                 broker,
                 stop,
                 max_jobs=args.jobs,
@@ -226,7 +226,7 @@ def _redis_errors() -> type[Exception]:
 
 
 def _redis_failure(url: str, error: BaseException) -> Exception:
-    from .._errors import shorten
+    from .._redaction import shorten
     from ..redis import CoordinatorError, display_url
 
     return CoordinatorError(

@@ -494,7 +494,7 @@ class Sandbox:
             "package_order": page["items"],
             "package_order_num": len(page["items"]),
         }
-        # How Linksfield signs answers is undocumented (DOMAIN.md B5); presumably like requests.
+        # The API does not document how it signs answers; the sandbox signs them as requests are.
         data["sign"] = signature(data, SANDBOX_SECRET)
         return _json_response(
             {

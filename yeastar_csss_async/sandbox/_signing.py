@@ -4,7 +4,7 @@ This is deliberately a second, independent implementation: it shares no code wit
 client's signer (``yeastar_csss_async._csss_protocol``), so a signing mistake in the client
 makes the sandbox answer ``1002 sign error`` instead of being accepted by the same mistake.
 
-The rule (DOMAIN.md B3, CONTRACT item 6): ``sign = Base64(HMAC-SHA1(key=secret as UTF-8,
+The rule, as the CSSS API documents it: ``sign = Base64(HMAC-SHA1(key=secret as UTF-8,
 msg=signContent as UTF-8))``, standard alphabet with ``=`` padding, where ``signContent`` is
 the compact JSON object of every parameter except ``sign`` whose value is neither ``None`` nor
 ``""``, keys sorted by code point, no spaces, non-ASCII written as itself (not ``\\uXXXX``),

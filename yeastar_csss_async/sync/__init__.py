@@ -29,15 +29,16 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess tes
     ) from error
 
 from ._errors import SchemaVersionError, SyncError, SyncLockedError
-from ._jobs import sync_orders, sync_package_orders, sync_products, sync_records
+from ._jobs import sync_list, sync_orders, sync_package_orders, sync_products, sync_records
 from ._report import RunStatus, SyncReport
+from ._run import sync_batches
 from ._store import DEFAULT_DATABASE, SCHEMA_VERSION, SyncStore, open_store
-from ._tables import LISTS
+from ._tables import TABLES
 
 __all__ = [
     "DEFAULT_DATABASE",
-    "LISTS",
     "SCHEMA_VERSION",
+    "TABLES",
     "RunStatus",
     "SchemaVersionError",
     "SyncError",
@@ -45,6 +46,8 @@ __all__ = [
     "SyncReport",
     "SyncStore",
     "open_store",
+    "sync_batches",
+    "sync_list",
     "sync_orders",
     "sync_package_orders",
     "sync_products",

@@ -5,24 +5,22 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .._errors import shorten
+from .._redaction import shorten
 from ._backlog import Backlog, Batch
 from ._locks import sync_lock
 from ._report import RunStatus, SyncReport
 from ._rows import RowMaker
+from ._store import SyncStore
 from ._tables import RUNS, list_table
 
-if TYPE_CHECKING:
-    from ._store import SyncStore
-
-__all__ = ["Batch", "SyncRun"]
+__all__ = ["Batch", "SyncRun", "sync_batches"]
 
 _CUSTOM_PLANS = sa.text("SET LOCAL plan_cache_mode = force_custom_plan")
 """PostgreSQL: plan this page's statements for their values. asyncpg prepares each statement
@@ -275,3 +273,27 @@ class SyncRun:
         )
         with contextlib.suppress(BaseException):
             await self._finish("failed", reason)
+
+
+async def sync_batches(
+    store: SyncStore,
+    list_name: str,
+    batches: AsyncIterable[Batch],
+    *,
+    account: str = "default",
+    scope: Mapping[str, Sequence[object]] | None = None,
+    mark_gone: bool = True,
+    progress: Callable[[SyncReport], None] | None = None,
+) -> SyncReport:
+    """Sync ``batches`` of list ``list_name`` into ``store`` for ``account``: the engine
+    under every ``sync_*`` function. Each batch is ``(scope values, records)`` (``({}, page
+    .items)``, or ``({"product_id": 13}, page.items)`` for products); batches that queue up
+    while the database is busy are written in one transaction.
+
+    ``scope`` limits what a complete run may mark gone to those scope values; ``mark_gone``
+    False marks nothing gone (a run that read part of the list). ``progress`` is called
+    with the running counts after each write."""
+    run = SyncRun(
+        store, list_name, account=account, scope=scope, mark_gone=mark_gone, progress=progress
+    )
+    return await run.run(batches)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import urllib.parse
-from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .._errors import shorten
+from .._redaction import shorten
 from ._errors import SchemaVersionError, SyncError
 from ._locks import schema_lock
 from ._report import SyncReport
-from ._tables import LISTS, METADATA, RUNS, SCHEMA_INFO
+from ._tables import METADATA, RUNS, SCHEMA_INFO, TABLES
 
 __all__ = ["DEFAULT_DATABASE", "SCHEMA_VERSION", "SyncStore", "open_store"]
 
@@ -34,7 +34,7 @@ the steps in :data:`MIGRATIONS`; one at a newer version is refused."""
 def _create_v1(connection: Connection) -> None:
     # Version 1 is the first schema: the tables as declared. A later version adds its own
     # step (ALTER TABLE ...), and then this step must keep creating the version 1 tables.
-    METADATA.create_all(connection, tables=[*(t.table for t in LISTS.values()), RUNS])
+    METADATA.create_all(connection, tables=[*(t.table for t in TABLES.values()), RUNS])
 
 
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
@@ -217,7 +217,7 @@ class SyncStore:
         if inspector.has_table(SCHEMA_INFO.name):
             version = connection.execute(sa.select(SCHEMA_INFO.c.version)).scalar() or 0
         else:
-            foreign = [t.table.name for t in LISTS.values() if inspector.has_table(t.table.name)]
+            foreign = [t.table.name for t in TABLES.values() if inspector.has_table(t.table.name)]
             foreign += [RUNS.name] if inspector.has_table(RUNS.name) else []
             if foreign:
                 raise SyncError(
@@ -251,25 +251,6 @@ class SyncStore:
         async with self.engine.connect() as connection:
             rows = (await self.guard(connection.execute(query))).mappings().all()
         return [report_from_row(row) for row in rows]
-
-    async def sync(
-        self,
-        list_name: str,
-        batches: AsyncIterable[tuple[Mapping[str, object], Sequence[Any]]],
-        *,
-        account: str = "default",
-        scope: Mapping[str, Sequence[object]] | None = None,
-        mark_gone: bool = True,
-        progress: Callable[[SyncReport], None] | None = None,
-    ) -> SyncReport:
-        """Write ``batches`` of records of list ``name`` for ``account``, one transaction per
-        batch; see :func:`~yeastar_csss_async.sync.sync_records` (this is its engine)."""
-        from ._run import SyncRun
-
-        run = SyncRun(
-            self, list_name, account=account, scope=scope, mark_gone=mark_gone, progress=progress
-        )
-        return await run.run(batches)
 
 
 def open_store(url: str = DEFAULT_DATABASE) -> SyncStore:

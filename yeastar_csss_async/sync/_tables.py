@@ -14,11 +14,11 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
+from .._lists import LISTS, ListSpec
 from .._schema import Kind, field_plans
-from ..models import Order, PackageOrder, Product
-from ._types import JSONValue, Money, UtcTime
+from ._types import JSONColumn, Money, UtcTime
 
-__all__ = ["LISTS", "METADATA", "RUNS", "SCHEMA_INFO", "ListTable", "list_table"]
+__all__ = ["METADATA", "RUNS", "SCHEMA_INFO", "TABLES", "ListTable", "list_table"]
 
 METADATA = sa.MetaData()
 
@@ -29,9 +29,9 @@ _COLUMN_TYPES: dict[Kind, Callable[[], Any]] = {
     "decimal": Money,
     "epoch_ms": UtcTime,
     "csss_date": lambda: sa.DateTime(timezone=False),
-    "json_list": lambda: JSONValue,
-    "model": lambda: JSONValue,
-    "model_list": lambda: JSONValue,
+    "json_list": lambda: JSONColumn,
+    "model": lambda: JSONColumn,
+    "model_list": lambda: JSONColumn,
 }
 
 BOOKKEEPING = ("payload", "content_hash", "first_seen_at", "last_seen_at", "changed_at", "gone_at")
@@ -59,9 +59,13 @@ class ListTable:
         return ("account", *self.scope, self.key)
 
 
-def _list_table(
-    name: str, model: type[Any], key: str, scope: tuple[tuple[str, Any], ...] = ()
-) -> ListTable:
+_SCOPE_TYPES: dict[type, Callable[[], Any]] = {int: sa.BigInteger, str: sa.Text}
+"""The column type of a scope column, by the Python type the list declares for it."""
+
+
+def _list_table(spec: ListSpec[Any]) -> ListTable:
+    name, model, key = spec.table, spec.model, spec.key
+    scope = [(column, _SCOPE_TYPES[kind]) for column, kind in spec.scope]
     columns: list[sa.Column[Any]] = [sa.Column("account", sa.Text, primary_key=True)]
     columns += [sa.Column(column, kind(), primary_key=True) for column, kind in scope]
     for plan in field_plans(model):
@@ -74,7 +78,7 @@ def _list_table(
             )
         )
     columns += [
-        sa.Column("payload", JSONValue, nullable=False),
+        sa.Column("payload", JSONColumn, nullable=False),
         sa.Column("content_hash", sa.String(32), nullable=False),
         sa.Column("first_seen_at", UtcTime(), nullable=False),
         sa.Column("last_seen_at", UtcTime(), nullable=False),
@@ -85,16 +89,11 @@ def _list_table(
     # column would make each of those updates an index write too (and in PostgreSQL rule out
     # heap-only updates); the one query that filters on it runs once per complete run.
     table = sa.Table(name, METADATA, *columns)
-    return ListTable(name, model, table, key, tuple(column for column, _ in scope))
+    return ListTable(name, model, table, key, spec.scope_names)
 
 
-LISTS: dict[str, ListTable] = {
-    "orders": _list_table("orders", Order, "id"),
-    "products": _list_table("products", Product, "product_no", (("product_id", sa.BigInteger),)),
-    "package-orders": _list_table("package_orders", PackageOrder, "order_code"),
-}
-"""The list tables by list name (the CLI's names: ``orders``, ``products``,
-``package-orders``)."""
+TABLES: dict[str, ListTable] = {name: _list_table(spec) for name, spec in LISTS.items()}
+"""The list tables by list name (``orders``, ``products``, ``package-orders``)."""
 
 RUNS = sa.Table(
     "sync_runs",
@@ -130,6 +129,6 @@ SCHEMA_INFO = sa.Table(
 def list_table(name: str) -> ListTable:
     """The table of list ``name``; ValueError for an unknown list."""
     try:
-        return LISTS[name]
+        return TABLES[name]
     except KeyError:
-        raise ValueError(f"no list {name!r}: expected one of {', '.join(LISTS)}") from None
+        raise ValueError(f"no list {name!r}: expected one of {', '.join(TABLES)}") from None

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
-__all__ = ["JSONValue", "Money", "UtcTime"]
+__all__ = ["JSONColumn", "Money", "UtcTime"]
 
 
 class Money(sa.types.TypeDecorator[Decimal]):
@@ -73,5 +73,5 @@ class UtcTime(sa.types.TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-JSONValue = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+JSONColumn = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 """JSON text in SQLite, JSONB in PostgreSQL."""

@@ -36,13 +36,13 @@ from ._broker import (
     configure_worker,
     enqueue_export,
     enqueue_sync,
-    export_list,
+    export_job,
     make_broker,
-    sync_list,
+    sync_job,
     worker_resources,
 )
 from ._resources import WorkerResources, WorkerSettings
-from ._worker import serve
+from ._worker import run_jobs
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -56,11 +56,11 @@ __all__ = [
     "configure_worker",
     "enqueue_export",
     "enqueue_sync",
-    "export_list",
+    "export_job",
     "load_accounts",
     "make_broker",
     "parse_accounts",
-    "serve",
-    "sync_list",
+    "run_jobs",
+    "sync_job",
     "worker_resources",
 ]

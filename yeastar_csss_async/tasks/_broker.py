@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import logging
-import os
-import uuid
-from collections.abc import AsyncIterator
-from typing import IO, Any
+from typing import Any
 
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, TaskiqDepends, TaskiqEvents, TaskiqState
 from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
 from .._errors import ConfigurationError
 from .._jsonable import to_jsonable
-from ..sync import SyncReport, sync_orders, sync_package_orders, sync_products
+from .._lists import LISTS, list_spec
+from ..exports import BackgroundWriter, make_encoder, open_output
+from ..sync import sync_list
 from ._resources import WorkerResources, WorkerSettings
 
 __all__ = [
@@ -27,9 +24,9 @@ __all__ = [
     "configure_worker",
     "enqueue_export",
     "enqueue_sync",
-    "export_list",
+    "export_job",
     "make_broker",
-    "sync_list",
+    "sync_job",
 ]
 
 logger = logging.getLogger("yeastar_csss_async.tasks")
@@ -39,7 +36,7 @@ DEFAULT_QUEUE = "yeastar-csss:jobs"
 SYNC_TASK = "yeastar_csss.sync_list"
 EXPORT_TASK = "yeastar_csss.export_list"
 """The task names in job messages (stable across releases)."""
-LIST_NAMES = ("orders", "products", "package-orders")
+LIST_NAMES = tuple(LISTS)
 """The lists a job may name (the CLI's names)."""
 RESULT_TTL = 7 * 86400
 """Seconds a job's result (its summary or its error) stays in Redis."""
@@ -58,7 +55,7 @@ def make_broker(
     reclaim_after: float = RECLAIM_AFTER,
 ) -> RedisStreamBroker:
     """A taskiq-redis :class:`~taskiq_redis.RedisStreamBroker` on ``redis_url`` with
-    :func:`sync_list` and :func:`export_list` registered.
+    :func:`sync_job` and :func:`export_job` registered.
 
     Jobs are acknowledged when their result is saved, so a job whose worker dies is given
     to another worker ``reclaim_after`` seconds later. Jobs queued before any worker ever
@@ -83,8 +80,8 @@ def make_broker(
                 redis_url, result_ex_time=RESULT_TTL, prefix_str=f"{queue_name}:result"
             )
         )
-    broker.register_task(sync_list, task_name=SYNC_TASK)
-    broker.register_task(export_list, task_name=EXPORT_TASK)
+    broker.register_task(sync_job, task_name=SYNC_TASK)
+    broker.register_task(export_job, task_name=EXPORT_TASK)
     return broker
 
 
@@ -120,112 +117,65 @@ def worker_resources(state: TaskiqState = TaskiqDepends()) -> WorkerResources:  
 
 
 def _check_list(list_name: str) -> str:
-    if list_name not in LIST_NAMES:
-        raise ConfigurationError(
-            f"unknown list {list_name[:80]!r} (expected one of: {', '.join(LIST_NAMES)})"
-        )
-    return list_name
+    try:
+        return list_spec(list_name).name
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
 
 
-async def sync_list(
+async def sync_job(
     account: str,
     list_name: str,
     resources: WorkerResources = TaskiqDepends(worker_resources),  # noqa: B008
 ) -> dict[str, Any]:
     """Job: sync list ``list_name`` of ``account`` into the worker's database. Its result is
     the run's :class:`~yeastar_csss_async.sync.SyncReport` as a dict."""
-    _check_list(list_name)
-    report: SyncReport
-    if list_name == "package-orders":
-        report = await sync_package_orders(
-            resources.store, resources.csss(account), account=account
-        )
-    elif list_name == "orders":
-        report = await sync_orders(resources.store, resources.yeastar(account), account=account)
-    else:
-        report = await sync_products(resources.store, resources.yeastar(account), account=account)
+    spec = list_spec(_check_list(list_name))
+    client = resources.client(account, spec.api)
+    report = await sync_list(resources.store, spec.name, client, account=account)
     logger.info("%s: %s", account, report.summary(resources.store.display_url))
     result = to_jsonable(report)
     assert isinstance(result, dict)
     return result
 
 
-async def export_list(
+async def export_job(
     account: str,
     list_name: str,
     path: str,
     resources: WorkerResources = TaskiqDepends(worker_resources),  # noqa: B008
 ) -> dict[str, Any]:
     """Job: write every record of list ``list_name`` of ``account`` as JSON lines to
-    ``path`` inside the worker's export directory. The file appears only when complete."""
-    _check_list(list_name)
+    ``path`` inside the worker's export directory. The file appears only when complete
+    (written beside it, fsynced and renamed, as the CLI's exports are)."""
+    spec = list_spec(_check_list(list_name))
     target = resources.export_path(path)
-    partial = f"{target}.partial-{uuid.uuid4().hex[:8]}"
+    client = resources.client(account, spec.api)
     count = 0
-    file = await asyncio.to_thread(open, partial, "w", encoding="utf-8")
-    try:
-        async for records in _pages(resources, account, list_name):
-            await asyncio.to_thread(_write_lines, file, records)
-            count += len(records)
-        await asyncio.to_thread(_close_and_replace, file, partial, target)
-    except BaseException:
-        await asyncio.to_thread(_close_and_remove, file, partial)
-        raise
-    logger.info("%s: %s: %d records -> %s", account, list_name, count, target)
-    return {"account": account, "list": list_name, "records": count, "path": target}
-
-
-async def _pages(
-    resources: WorkerResources, account: str, list_name: str
-) -> AsyncIterator[list[Any]]:
-    if list_name == "package-orders":
-        async with resources.csss(account).iter_package_order_pages() as csss_pages:
-            async for csss_page in csss_pages:
-                yield list(csss_page.items)
-        return
-    client = resources.yeastar(account)
-    if list_name == "orders":
-        async with client.iter_order_pages() as pages:
-            async for page in pages:
-                yield list(page.items)
-        return
-    for line in await client.list_subscription_products():
-        async with client.iter_product_pages(line.product_id) as product_pages:
-            async for product_page in product_pages:
-                yield list(product_page.items)
-
-
-def _write_lines(file: IO[str], records: list[Any]) -> None:
-    file.write(
-        "".join(
-            json.dumps(to_jsonable(record), ensure_ascii=False, separators=(",", ":")) + "\n"
-            for record in records
+    async with contextlib.AsyncExitStack() as stack:
+        output = open_output(target)  # no await before the writer owns it
+        writer = await stack.enter_async_context(
+            BackgroundWriter(output, make_encoder(spec.model, "jsonl"))
         )
-    )
-
-
-def _close_and_replace(file: IO[str], partial: str, target: str) -> None:
-    file.flush()
-    os.fsync(file.fileno())
-    file.close()
-    os.replace(partial, target)
-
-
-def _close_and_remove(file: IO[str], partial: str) -> None:
-    file.close()
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(partial)
+        segments = await stack.enter_async_context(contextlib.aclosing(spec.segments(client)))
+        async for segment in segments:
+            async for page in segment.pages:
+                if page.items:
+                    await writer.put(page.items)
+                    count += len(page.items)
+    logger.info("%s: %s: %d records -> %s", account, spec.name, count, target)
+    return {"account": account, "list": spec.name, "records": count, "path": target}
 
 
 async def enqueue_sync(broker: AsyncBroker, account: str, list_name: str) -> str:
-    """Queue a :func:`sync_list` job; its task id. The message holds the account name and
+    """Queue a :func:`sync_job` job; its task id. The message holds the account name and
     the list name only."""
     task = await _task(broker, SYNC_TASK).kiq(account, _check_list(list_name))
     return task.task_id
 
 
 async def enqueue_export(broker: AsyncBroker, account: str, list_name: str, path: str) -> str:
-    """Queue an :func:`export_list` job; its task id."""
+    """Queue an :func:`export_job` job; its task id."""
     task = await _task(broker, EXPORT_TASK).kiq(account, _check_list(list_name), path)
     return task.task_id
 

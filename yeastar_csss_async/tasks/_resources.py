@@ -4,12 +4,13 @@ coordinator, and one client per account and API, made on first use and closed at
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 from collections.abc import Mapping
 
 import attrs
 
+from .._apis import CSSS, YEASTAR, ApiSpec
+from .._base import BaseClient
 from .._csss import CSSSClient
 from .._errors import ConfigurationError
 from .._yeastar import YeastarPartnerClient
@@ -18,10 +19,6 @@ from ..sync import SyncStore
 from ._accounts import AccountConfig
 
 __all__ = ["WorkerResources", "WorkerSettings"]
-
-YEASTAR_BASE_URL = inspect.signature(YeastarPartnerClient).parameters["base_url"].default
-CSSS_BASE_URL = inspect.signature(CSSSClient).parameters["base_url"].default
-"""The vendors' addresses (the clients' defaults), for accounts that set none."""
 
 
 @attrs.frozen
@@ -87,6 +84,10 @@ class WorkerResources:
                 f"unknown account {name[:80]!r} (the accounts file defines: {known})"
             ) from None
 
+    def client(self, name: str, api: ApiSpec) -> BaseClient:
+        """The client of account ``name`` for ``api`` (made on first use)."""
+        return self.csss(name) if api is CSSS else self.yeastar(name)
+
     def yeastar(self, name: str) -> YeastarPartnerClient:
         """The Yeastar client of account ``name`` (made on first use)."""
         client = self._yeastar.get(name)
@@ -98,7 +99,7 @@ class WorkerResources:
                 client_secret,
                 max_concurrency=account.max_concurrency,
                 coordinator=self.coordinator,
-                base_url=account.yeastar_base_url or YEASTAR_BASE_URL,
+                base_url=account.yeastar_base_url or YEASTAR.default_base_url,
             )
             self._yeastar[name] = client
         return client
@@ -114,7 +115,7 @@ class WorkerResources:
                 secret,
                 max_concurrency=account.max_concurrency,
                 coordinator=self.coordinator,
-                base_url=account.csss_base_url or CSSS_BASE_URL,
+                base_url=account.csss_base_url or CSSS.default_base_url,
             )
             self._csss[name] = client
         return client

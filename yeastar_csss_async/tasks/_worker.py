@@ -9,10 +9,10 @@ from collections.abc import Callable
 from taskiq import AsyncBroker
 from taskiq.receiver import Receiver
 
-__all__ = ["serve"]
+__all__ = ["run_jobs"]
 
 
-async def serve(
+async def run_jobs(
     broker: AsyncBroker,
     stop: asyncio.Event,
     *,

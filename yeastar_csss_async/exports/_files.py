@@ -1,4 +1,4 @@
-"""The command's output: where an export's bytes go, and its one-line messages on stderr.
+"""Where an export's bytes go: a file replaced atomically, a device or pipe written through.
 
 :func:`open_output` decides once, from what is at the path:
 
@@ -14,15 +14,12 @@
 
 Every write goes to the file descriptor with ``os.write``, never through ``sys.stdout``'s
 buffer, so a writer blocked on a full pipe holds no lock that interpreter shutdown needs.
-Messages (:func:`say`, :class:`OneLineLog`) are one line each, never a traceback, and give up
-on a stalled stderr after a second.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import secrets
 import stat
@@ -30,7 +27,7 @@ import sys
 import threading
 from pathlib import Path
 
-__all__ = ["CLEAR_LINE", "OneLineLog", "Output", "detach_stdout", "open_output", "say"]
+__all__ = ["Output", "open_output"]
 
 _WRITE_FLAGS = os.O_WRONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
 
@@ -226,63 +223,3 @@ def open_output(target: str) -> Output:
     if stat.S_ISDIR(existing.st_mode):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), target)
     raise OSError(errno.EINVAL, "not a regular file, FIFO or character device", target)
-
-
-# --- messages on stderr ----------------------------------------------------------------
-
-CLEAR_LINE = "\r" + " " * 80 + "\r"
-"""Written to a terminal to blank the current line (a progress line, an echoed ``^C``)."""
-
-
-class OneLineLog(logging.Handler):
-    """Library log records (warnings and worse) as one line each on stderr: no traceback."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with contextlib.suppress(Exception):  # never logging's own traceback either
-            self._emit(record)
-
-    def _emit(self, record: logging.LogRecord) -> None:
-        error = record.exc_info[1] if record.exc_info else None
-        detail = f": {type(error).__name__}: {error}" if error is not None else ""
-        say(f"yeastar-csss: {record.levelname.lower()}: {record.getMessage()}{detail}")
-
-
-def say(message: str) -> None:
-    """Print one line to stderr, on a line of its own even after a progress line or ``^C``.
-
-    Gives up after a second: a reader of stderr that stopped reading (``2>&1 | less``) must
-    not keep the process alive. The write goes to the descriptor from a daemon thread, so an
-    abandoned one holds no lock that interpreter shutdown needs.
-    """
-    stream = sys.stderr
-    if stream is None:
-        return
-    text = " ".join(message.split()) + "\n"  # one line, whatever the message holds
-    with contextlib.suppress(OSError, ValueError):
-        if stream.isatty():
-            text = CLEAR_LINE + text
-        try:
-            fd = stream.fileno()
-        except (OSError, ValueError):  # not a file (tests may swap sys.stderr): no stall
-            stream.write(text)
-            return
-        stream.flush()
-        writer = threading.Thread(
-            target=os.write, args=(fd, text.encode(errors="replace")), daemon=True
-        )
-        writer.start()
-        writer.join(1.0)
-
-
-def detach_stdout() -> None:
-    """Point fd 1 at /dev/null, so that nothing left at exit can block on a stalled reader.
-
-    The records never pass through ``sys.stdout``'s buffer (the writer thread writes to the
-    descriptor itself), so this is a second line of defence: a writer still blocked in
-    ``write()`` keeps its pipe and dies with the process.
-    """
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        fd = sys.stdout.fileno()
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, fd)
-        os.close(devnull)

@@ -1,6 +1,6 @@
 """Export formats: records in, bytes out, on the writer thread.
 
-An :class:`Encoder` is driven by :class:`._export.BackgroundWriter`: ``begin`` once, ``encode``
+An :class:`Encoder` is driven by :class:`._writer.BackgroundWriter`: ``begin`` once, ``encode``
 per batch, ``end`` once after the last batch (only when the export succeeded), and ``close``
 always, last. JSONL and CSV are text written as they come; ``--format csv --excel`` is CSV
 laid out like the xlsx sheet (see :mod:`._columns`); xlsx lives in :mod:`._xlsx`.
@@ -11,16 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import attrs
-
 from .._jsonable import to_jsonable
+from ._cells import excel_safe_text, excel_time, json_text, record_fields
 from ._columns import CellKind, Table, table_of
-from ._output import Output
+from ._files import Output
 
 __all__ = [
     "FORMATS",
@@ -29,9 +26,7 @@ __all__ = [
     "ExcelCsvEncoder",
     "JsonLinesEncoder",
     "TextEncoder",
-    "json_text",
     "make_encoder",
-    "record_fields",
 ]
 
 FORMATS = ("jsonl", "csv", "xlsx")
@@ -52,16 +47,6 @@ class Encoder(Protocol):
 
     def close(self) -> None:
         """Release what the encoder holds (temporary files); called last, whatever happened."""
-
-
-def record_fields(model: type[Any]) -> list[str]:
-    """The column names of a model: its attribute names, in declaration order."""
-    return [field.name for field in attrs.fields(model)]
-
-
-def json_text(value: object) -> str:
-    """Compact JSON of ``value`` (through ``to_jsonable``), non-ASCII kept as is."""
-    return json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":"))
 
 
 class TextEncoder:
@@ -187,27 +172,6 @@ class ExcelCsvEncoder(_CsvText):
                 for record in records
             ]
         )
-
-
-_FORMULA_START = frozenset("=+-@\t\r")
-_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-
-
-def excel_safe_text(value: object) -> str:
-    """Text a spreadsheet shows as text: ``'`` before a leading ``= + - @``, tab or CR
-    (what a spreadsheet would evaluate as a formula), unless the text is a plain number."""
-    text = value if type(value) is str else str(to_jsonable(value))
-    if text and text[0] in _FORMULA_START and not _NUMBER.fullmatch(text):
-        return "'" + text
-    return text
-
-
-def excel_time(value: object) -> str:
-    """``YYYY-MM-DD HH:MM:SS``: an aware time in UTC, a naive one as it is."""
-    assert isinstance(value, datetime)
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(sep=" ", timespec="seconds")
 
 
 _EXCEL_CELLS: dict[CellKind, Callable[[Any], str]] = {

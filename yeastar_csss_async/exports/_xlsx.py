@@ -43,9 +43,9 @@ except ImportError as error:  # the [xlsx] extra is not installed
     ) from error
 
 from .._jsonable import to_jsonable
+from ._cells import json_text
 from ._columns import CellKind, Column, Table, table_of
-from ._output import Output
-from ._writers import json_text
+from ._files import Output
 
 __all__ = ["MAX_ROWS", "XlsxEncoder"]
 
