@@ -252,7 +252,8 @@ async def test_cancelled_holders_and_waiters_leave_no_slot_behind(redis_url: str
         await asyncio.sleep(0.1)  # the waiters poll a full set
         for task in holders + waiters:
             task.cancel()
-        results = await asyncio.gather(*holders, *waiters, return_exceptions=True)
+        async with asyncio.timeout(SLACK):  # a cancellation lost in a Redis call hangs here
+            results = await asyncio.gather(*holders, *waiters, return_exceptions=True)
         assert all(isinstance(r, asyncio.CancelledError) for r in results)
         assert await probe.zcard(key) == 0  # removed at once, not left to the 60 s lease
         async with link.slot(), link.slot():  # and both slots are free again
@@ -281,6 +282,34 @@ async def test_cancelled_holders_and_waiters_leave_no_slot_behind(redis_url: str
             results = await asyncio.gather(*users, return_exceptions=True)
             assert all(isinstance(r, asyncio.CancelledError) for r in results), results
             assert await probe.zcard(key) == 0
+
+
+async def test_a_cancellation_a_redis_call_returns_through_is_still_raised() -> None:
+    # redis-py writes with asyncio.wait_for, which on Python 3.11 returns the result to a
+    # task cancelled while the write completes (CPython gh-86296): the call below does the
+    # same. The coordinator must still raise the cancellation, or a cancelled waiter goes
+    # on into the slot it just took and never leaves.
+    coordinator = RedisCoordinator.from_url("redis://127.0.0.1:9/0")
+    started = asyncio.Event()
+
+    async def completes_despite_cancel() -> str:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            return "done"
+        return "slept"
+
+    try:
+        task = asyncio.create_task(coordinator._run("take a slot", completes_despite_cancel()))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # a call that is not cancelled returns its result
+        assert await coordinator._run("ping", asyncio.sleep(0, "pong")) == "pong"
+    finally:
+        await coordinator.aclose()
 
 
 # -- pause -----------------------------------------------------------------------------------------

@@ -217,14 +217,26 @@ class RedisCoordinator(Coordinator):
 
     async def _run(self, operation: str, call: Awaitable[Any], *secrets: str | None) -> Any:
         """Await ``call``; a Redis failure becomes a one-line :class:`CoordinatorError`, raised
-        outside the handler so that no low-level exception is chained to it."""
+        outside the handler so that no low-level exception is chained to it.
+
+        A cancellation that arrives while the command completes is raised here, after the
+        command: redis-py writes with ``asyncio.wait_for``, which on Python 3.11 returns the
+        result to a task cancelled in that moment and drops the cancellation (CPython
+        gh-86296). Without this, a cancelled caller could go on, holding a slot, forever."""
+        task = asyncio.current_task()
+        cancelling = task.cancelling() if task is not None else 0
+        error: CoordinatorError | None = None
         try:
-            return await call
+            result = await call
         except LockError:
             raise  # the lock's own answer ("not owned"), not a Redis failure
         except (RedisError, OSError) as exc:
             error = self._error(operation, exc, secrets)
-        raise error
+        if error is not None:
+            raise error
+        if task is not None and task.cancelling() > cancelling:
+            raise asyncio.CancelledError
+        return result
 
     def _error(
         self, operation: str, exc: BaseException, secrets: tuple[str | None, ...] = ()
