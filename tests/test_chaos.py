@@ -15,7 +15,7 @@ from yeastar_csss_async.sandbox import (
     SandboxConfig,
 )
 
-from conftest import client_side_tasks
+from tests._support.clients import client_side_tasks
 
 TOTAL = 100_000
 

@@ -24,7 +24,9 @@ from yeastar_csss_async import (
     sign_csss_body,
 )
 
-from conftest import FAST_RETRY, ListHandler, seed_text
+from tests._support.clients import FAST_RETRY
+from tests._support.logs import ListHandler
+from tests._support.seeds import seed_text
 
 BASE = "https://yeastar.test"
 CSSS_BASE = "https://csss.test"

@@ -28,7 +28,7 @@ from yeastar_csss_async import (
 from yeastar_csss_async._converters import structure_items, structure_one
 from yeastar_csss_async._wire import decode_json
 
-from conftest import load_seed, seed_text
+from tests._support.seeds import load_seed, seed_text
 
 
 def ms(value: int) -> datetime:

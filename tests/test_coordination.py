@@ -23,7 +23,7 @@ from yeastar_csss_async.sandbox import (
     SandboxConfig,
 )
 
-from conftest import OneRateLimit
+from tests._support.rate_limit import OneRateLimit
 
 QUICK = RetryPolicy(initial_backoff=0.01, max_backoff=0.05)
 

@@ -27,7 +27,8 @@ from yeastar_csss_async.sandbox import (
     SandboxConfig,
 )
 
-from conftest import FAST_RETRY, ListHandler, client_side_tasks
+from tests._support.clients import FAST_RETRY, client_side_tasks
+from tests._support.logs import ListHandler
 
 ORDER_PATH = "/order/openapi/order/v1/page"
 Intercept = Callable[[web.Request], Awaitable[web.StreamResponse | None]]

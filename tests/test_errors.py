@@ -39,7 +39,8 @@ from yeastar_csss_async._errors import (
 from yeastar_csss_async._yeastar_protocol import ORDER_LIST_PATH, TOKEN_PATH
 from yeastar_csss_async.sandbox import SANDBOX_CLIENT_ID, Sandbox
 
-from conftest import FAST_RETRY, client_side_tasks, serve_app, serve_raw
+from tests._support.clients import FAST_RETRY, client_side_tasks
+from tests._support.servers import serve_app, serve_raw
 
 
 def test_fixed_secrets_are_masked_for_good_and_rotating_ones_while_recent() -> None:

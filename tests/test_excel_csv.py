@@ -12,10 +12,11 @@ from pathlib import Path
 
 import attrs
 import pytest
-from test_cli import CLEAN_ENV, COMMAND, default_data
 
 from yeastar_csss_async.cli._writers import CsvEncoder, ExcelCsvEncoder, TextEncoder
 from yeastar_csss_async.models import EndUserInfo, Order, PackageOrder, Product, ServiceInfo
+
+from tests._support.command import CLEAN_ENV, COMMAND, default_data
 
 BOM = b"\xef\xbb\xbf"
 

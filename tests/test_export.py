@@ -23,11 +23,12 @@ from pathlib import Path
 
 import attrs
 import pytest
-from test_cli import CLEAN_ENV, COMMAND
 
 from yeastar_csss_async.cli._export import BackgroundWriter
 from yeastar_csss_async.cli._output import OneLineLog, open_output
 from yeastar_csss_async.cli._writers import CsvEncoder, JsonLinesEncoder
+
+from tests._support.command import CLEAN_ENV, COMMAND
 
 ORDERS = 500  # the sandbox's default order list
 

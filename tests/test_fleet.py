@@ -17,8 +17,8 @@ from aiohttp import web
 from yeastar_csss_async.sandbox import Sandbox, SandboxConfig
 from yeastar_csss_async.sandbox._app import ORDERS_PATH
 
-from _redis import RedisServer
-from conftest import OneRateLimit
+from tests._support.rate_limit import OneRateLimit
+from tests._support.redis_server import RedisServer
 
 WORKER = Path(__file__).with_name("_fleet_worker.py")
 PROCESSES = 4

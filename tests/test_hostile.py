@@ -35,7 +35,8 @@ from yeastar_csss_async import (
 )
 from yeastar_csss_async._auth import MIN_TOKEN_LIFETIME
 
-from conftest import client_side_tasks, serve_app, serve_raw
+from tests._support.clients import client_side_tasks
+from tests._support.servers import serve_app, serve_raw
 
 FAST = RetryPolicy(max_attempts=3, initial_backoff=0.001, max_backoff=0.01)
 GUARD = 20.0  # seconds: a hang guard only; every call here returns in well under a second

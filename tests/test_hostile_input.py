@@ -26,7 +26,8 @@ from yeastar_csss_async import (
     YeastarPartnerClient,
 )
 
-from conftest import ListHandler, serve_app, serve_raw
+from tests._support.logs import ListHandler
+from tests._support.servers import serve_app, serve_raw
 
 FAST = RetryPolicy(max_attempts=2, initial_backoff=0.001, max_backoff=0.01)
 GUARD = 20.0  # seconds, a hang guard only

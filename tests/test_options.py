@@ -31,7 +31,7 @@ from yeastar_csss_async.sandbox import (
     SandboxConfig,
 )
 
-from conftest import FAST_RETRY, client_side_tasks
+from tests._support.clients import FAST_RETRY, client_side_tasks
 
 STRICT = RetryPolicy(max_attempts=1)
 

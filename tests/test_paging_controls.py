@@ -29,7 +29,8 @@ from yeastar_csss_async._yeastar_protocol import (
 )
 from yeastar_csss_async.sandbox import Sandbox, SandboxConfig
 
-from conftest import FAST_RETRY, client_side_tasks, serve_app
+from tests._support.clients import FAST_RETRY, client_side_tasks
+from tests._support.servers import serve_app
 
 ORDERS = 40
 

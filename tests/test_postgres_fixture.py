@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from _postgres import PostgresServer, skip_or_fail
+from tests._support.postgres_server import PostgresServer, skip_or_fail
 
 try:
     import asyncpg

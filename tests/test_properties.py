@@ -36,7 +36,7 @@ from yeastar_csss_async.sandbox._app import _money_json as money_json
 from yeastar_csss_async.sandbox._signing import sign_content as sandbox_sign_content
 from yeastar_csss_async.sandbox._signing import signature as sandbox_signature
 
-from conftest import load_seed
+from tests._support.seeds import load_seed
 
 # --- the page engine over a shifting list ---------------------------------------------------
 

@@ -32,8 +32,8 @@ from yeastar_csss_async.redis import (
     RedisCoordinator,
 )
 
-from _postgres import free_port
-from _redis import RedisServer
+from tests._support.postgres_server import free_port
+from tests._support.redis_server import RedisServer
 
 SLACK = 20.0
 """Seconds a bounded wait may take beyond what the behaviour itself needs (spawned workers

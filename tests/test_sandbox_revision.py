@@ -37,7 +37,7 @@ from yeastar_csss_async.sandbox import (
 from yeastar_csss_async.sandbox._data import make_order, make_package_order, make_product
 from yeastar_csss_async.sandbox._lists import SandboxList
 
-from conftest import FAST_RETRY
+from tests._support.clients import FAST_RETRY
 
 SIZES = {"orders": 150, "products_per_line": 40, "package_orders": 60}
 REVISED = {

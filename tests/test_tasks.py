@@ -40,7 +40,7 @@ from yeastar_csss_async.tasks import (
     parse_accounts,
 )
 
-from _redis import RedisServer
+from tests._support.redis_server import RedisServer
 
 T = TypeVar("T")
 ENV = {

@@ -27,7 +27,6 @@ import pytest
 openpyxl = pytest.importorskip("openpyxl")
 
 from openpyxl.worksheet.worksheet import Worksheet  # noqa: E402
-from test_cli import CLEAN_ENV, COMMAND, default_data  # noqa: E402
 
 from yeastar_csss_async.cli._output import open_output  # noqa: E402
 from yeastar_csss_async.cli._xlsx import XlsxEncoder  # noqa: E402
@@ -38,6 +37,8 @@ from yeastar_csss_async.models import (  # noqa: E402
     Product,
     ServiceInfo,
 )
+
+from tests._support.command import CLEAN_ENV, COMMAND, default_data  # noqa: E402
 
 MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 

@@ -334,7 +334,7 @@ class PostgresServer:
         # Exactly two ways in: the superuser over our private socket, roles with a password
         # over 127.0.0.1. Nothing else (no ::1, no other hosts).
         (self.datadir / "pg_hba.conf").write_text(
-            "# written by tests/_postgres.py\n"
+            "# written by tests/_support/postgres_server.py\n"
             "local all all trust\n"
             "host  all all 127.0.0.1/32 scram-sha-256\n"
         )

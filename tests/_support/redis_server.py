@@ -8,7 +8,7 @@ enough RESP for the fixtures (SELECT, FLUSHDB, PING). Stopped at the end of the 
 as a backstop, at exit.
 
 A missing ``redis-server`` skips the tests locally and fails them under ``CI=true``
-(``_postgres.skip_or_fail``). Install it with ``apt-get install -y redis-server``.
+(``postgres_server.skip_or_fail``). Install it with ``apt-get install -y redis-server``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _postgres import free_port, log_tail, skip_or_fail
+from tests._support.postgres_server import free_port, log_tail, skip_or_fail
 
 START_TIMEOUT = float(os.environ.get("REDIS_START_TIMEOUT", "30"))
 """Seconds to wait for a started redis-server to answer PING: generous for a busy 2-core
