@@ -384,7 +384,7 @@ def test_sandbox_does_not_import_the_client_signer() -> None:
     """The sandbox's sign check must stay independent of the code it is meant to catch."""
     forbidden_modules = {"_csss_protocol", "_yeastar_protocol", "_wire"}
     forbidden_names = {"sign_csss_body", "csss_sign_content", "build_csss_body"}
-    sandbox_dir = Path(__file__).parent.parent / "yeastar_csss_async" / "sandbox"
+    sandbox_dir = Path(__file__).parents[2] / "yeastar_csss_async" / "sandbox"
     sources = sorted(sandbox_dir.glob("*.py"))
     assert len(sources) >= 3
     for source in sources:

@@ -1,8 +1,8 @@
 """``yeastar-csss sync`` end to end: real subprocesses of the command against real SQLite files
-and a real PostgreSQL server (``tests/_postgres.py``): the summary lines, what lands in the
-tables, exit codes and one-line errors, the lock between concurrent runs, and runs killed or
-interrupted midway. The expected counts come from the sandbox library itself (revision 0 and
-revision 1 of its lists, diffed here), never from the code under test."""
+and a real PostgreSQL server (``tests/_support/postgres_server.py``): the summary lines, what
+lands in the tables, exit codes and one-line errors, the lock between concurrent runs, and runs
+killed or interrupted midway. The expected counts come from the sandbox library itself
+(revision 0 and revision 1 of its lists, diffed here), never from the code under test."""
 
 from __future__ import annotations
 

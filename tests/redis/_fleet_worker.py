@@ -1,4 +1,4 @@
-"""One process of a fleet, run by tests/test_fleet.py: read every order of the sandbox
+"""One process of a fleet, run by tests/redis/test_fleet.py: read every order of the sandbox
 account through a RedisCoordinator and print what it saw as one JSON line.
 
 Usage: python _fleet_worker.py BASE_URL REDIS_URL MAX_CONCURRENCY [TIMEOUT [USER_AGENT]]

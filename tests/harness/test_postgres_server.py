@@ -1,4 +1,5 @@
-"""The throwaway PostgreSQL server of the tests (tests/_postgres.py) is real and isolates tests.
+"""The throwaway PostgreSQL server of the tests (tests/_support/postgres_server.py) is real and
+isolates tests.
 
 These protect the fixtures the sync layer's tests rely on: a real PostgreSQL 15 over TCP with
 real password authentication, SQLAlchemy async + asyncpg URLs that work, and one fresh

@@ -48,7 +48,7 @@ from yeastar_csss_async.sandbox import (
     SandboxConfig,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 ORDERS_PATH = "/order/openapi/order/v1/page"
 NO_RETRY = RetryPolicy(max_attempts=1)
