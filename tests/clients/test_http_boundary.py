@@ -1,4 +1,7 @@
-"""Client behaviour at the HTTP boundary, with aioresponses (no server)."""
+"""Client behaviour at the HTTP boundary, with aioresponses (no server): arguments checked
+before any request, CSSS requests signed (afresh for each retry), and secrets kept out of
+reprs, errors and logs. The token's, the retries' and the decoding's own tests are in
+tests/unit (test_auth, test_transport, test_yeastar_protocol)."""
 
 from __future__ import annotations
 
@@ -6,322 +9,29 @@ import json
 import re
 from typing import Any
 
-import aiohttp
 import pytest
 from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 
 from yeastar_csss_async import (
     APIError,
-    AuthenticationError,
     CSSSClient,
-    Order,
-    RateLimitError,
-    ResponseFormatError,
-    RetryPolicy,
-    TransportError,
     YeastarPartnerClient,
     sign_csss_body,
 )
 
 from tests._support.clients import FAST_RETRY
 from tests._support.logs import ListHandler
-from tests._support.seeds import seed_text
-
-BASE = "https://yeastar.test"
-CSSS_BASE = "https://csss.test"
-TOKEN_URL = f"{BASE}/auth/openapi/v1/oauth/token"
-ORDERS = re.compile(r"^https://yeastar\.test/order/openapi/order/v1/page\?.*$")
-SECRET = "s3cr3t-client-secret"
-CSSS_SECRET = "csss-s3cr3t-value"
-
-
-def envelope(
-    result: Any, *, code: str = "success", status: int = 200, detail: str = ""
-) -> dict[str, Any]:
-    return {
-        "code": code,
-        "detailMessage": detail,
-        "requestId": "a" * 32,
-        "result": result,
-        "status": status,
-    }
-
-
-def token_body(
-    token: str = "tok-1", *, expires: Any = "1800", refresh: str = "ref-1"
-) -> dict[str, Any]:
-    return envelope(
-        {"expiresIn": expires, "refreshToken": refresh, "token": token, "tokenHead": "Bearer"}
-    )
-
-
-def orders_page(ids: list[str], *, total: int | None = None) -> dict[str, Any]:
-    total = len(ids) if total is None else total
-    return envelope(
-        {
-            "count": total,
-            "pageNo": 1,
-            "pageSize": 25,
-            "results": [{"id": i} for i in ids],
-            "total": total,
-            "totalPage": 1,
-        }
-    )
-
-
-def client(**kwargs: Any) -> YeastarPartnerClient:
-    kwargs.setdefault("retry", FAST_RETRY)
-    return YeastarPartnerClient("client-id", SECRET, base_url=BASE, **kwargs)
-
-
-def requests_to(mock: aioresponses, method: str, url: str) -> list[Any]:
-    return [
-        call
-        for (m, u), calls in mock.requests.items()
-        for call in calls
-        if m == method and str(u).startswith(url)
-    ]
-
-
-async def test_first_call_requests_a_token_with_client_credentials_form(
-    mocked: aioresponses,
-) -> None:
-    mocked.post(TOKEN_URL, payload=token_body())
-    mocked.get(ORDERS, payload=orders_page(["1"]))
-    async with client(user_agent="MyApp/1.0") as yeastar:
-        page = await yeastar.get_orders_page(1, 25)
-    assert [o.id for o in page.items] == ["1"]
-    (token_call,) = requests_to(mocked, "POST", TOKEN_URL)
-    assert token_call.kwargs["data"] == {
-        "grant_type": "pp_credentials",
-        "client_id": "client-id",
-        "client_secret": SECRET,
-    }
-    (orders_call,) = requests_to(mocked, "GET", f"{BASE}/order")
-    assert orders_call.kwargs["headers"]["Authorization"] == "Bearer tok-1"
-    assert orders_call.kwargs["headers"]["User-Agent"] == "MyApp/1.0"
-    assert orders_call.kwargs["params"] == {"pageNo": "1", "pageSize": "25"}
-
-
-async def test_default_user_agent_names_the_library(mocked: aioresponses) -> None:
-    mocked.post(TOKEN_URL, payload=token_body())
-    mocked.get(ORDERS, payload=orders_page([]))
-    async with client() as yeastar:
-        await yeastar.get_orders_page()
-    for call in requests_to(mocked, "POST", TOKEN_URL) + requests_to(mocked, "GET", BASE):
-        assert call.kwargs["headers"]["User-Agent"].startswith("yeastar-csss-async/")
-
-
-async def test_token_is_reused_across_calls(mocked: aioresponses) -> None:
-    mocked.post(TOKEN_URL, payload=token_body(expires=1800))  # an int works too
-    mocked.get(ORDERS, payload=orders_page(["1"]), repeat=True)
-    async with client() as yeastar:
-        for _ in range(3):
-            await yeastar.get_orders_page()
-    assert len(requests_to(mocked, "POST", TOKEN_URL)) == 1
-
-
-async def test_401_renews_with_refresh_token_and_replays_once(mocked: aioresponses) -> None:
-    mocked.post(TOKEN_URL, payload=token_body("tok-1", refresh="ref-1"))
-    mocked.get(ORDERS, status=401, payload=envelope(None, code="invalid_token", status=401))
-    mocked.post(TOKEN_URL, payload=token_body("tok-2", refresh="ref-2"))
-    mocked.get(ORDERS, payload=orders_page(["9"]))
-    async with client() as yeastar:
-        page = await yeastar.get_orders_page()
-    assert [o.id for o in page.items] == ["9"]
-    token_calls = requests_to(mocked, "POST", TOKEN_URL)
-    assert [c.kwargs["data"]["grant_type"] for c in token_calls] == [
-        "pp_credentials",
-        "refresh_token",
-    ]
-    assert token_calls[1].kwargs["data"]["refresh_token"] == "ref-1"
-    auths = [c.kwargs["headers"]["Authorization"] for c in requests_to(mocked, "GET", BASE)]
-    assert auths == ["Bearer tok-1", "Bearer tok-2"]
-
-
-async def test_failed_refresh_falls_back_to_the_credentials(mocked: aioresponses) -> None:
-    mocked.post(TOKEN_URL, payload=token_body("tok-1"))
-    mocked.get(ORDERS, status=401, payload=envelope(None, code="invalid_token", status=401))
-    mocked.post(
-        TOKEN_URL, status=401, payload=envelope(None, code="invalid_refresh_token", status=401)
-    )
-    mocked.post(TOKEN_URL, payload=token_body("tok-3"))
-    mocked.get(ORDERS, payload=orders_page(["1"]))
-    async with client() as yeastar:
-        await yeastar.get_orders_page()
-    grants = [c.kwargs["data"]["grant_type"] for c in requests_to(mocked, "POST", TOKEN_URL)]
-    assert grants == ["pp_credentials", "refresh_token", "pp_credentials"]
-
-
-async def test_second_401_after_renewal_is_an_authentication_error(
-    mocked: aioresponses,
-) -> None:
-    mocked.post(TOKEN_URL, payload=token_body("tok-1"), repeat=True)
-    mocked.get(
-        ORDERS,
-        status=401,
-        repeat=True,
-        payload=envelope(None, code="invalid_token", status=401, detail="bad token"),
-    )
-    async with client() as yeastar:
-        with pytest.raises(AuthenticationError) as caught:
-            await yeastar.get_orders_page()
-    assert caught.value.status == 401
-    assert caught.value.code == "invalid_token"
-    assert caught.value.request_id == "a" * 32
-    assert len(requests_to(mocked, "GET", BASE)) == 2  # one replay, no more
-
-
-async def test_wrong_credentials_are_an_authentication_error(mocked: aioresponses) -> None:
-    mocked.post(
-        TOKEN_URL,
-        status=401,
-        payload=envelope(
-            None, code="invalid_client", status=401, detail=f"client secret {SECRET} is wrong"
-        ),
-    )
-    async with client() as yeastar:
-        with pytest.raises(AuthenticationError) as caught:
-            await yeastar.get_orders_page()
-    assert caught.value.code == "invalid_client"
-    assert SECRET not in str(caught.value)  # even when the server echoes it
-    assert not requests_to(mocked, "GET", BASE)
-
-
-async def test_5xx_is_retried_then_succeeds(mocked: aioresponses) -> None:
-    mocked.post(TOKEN_URL, payload=token_body())
-    mocked.get(
-        ORDERS, status=503, body="<html>Service Unavailable</html>", content_type="text/html"
-    )
-    mocked.get(ORDERS, status=500, payload=envelope(None, code="internal_error", status=500))
-    mocked.get(ORDERS, payload=orders_page(["1"]))
-    async with client() as yeastar:
-        page = await yeastar.get_orders_page()
-        assert yeastar.stats.retries == 2
-    assert [o.id for o in page.items] == ["1"]
-
-
-async def test_5xx_that_outlasts_the_retries_is_an_api_error_with_its_code(
-    mocked: aioresponses,
-) -> None:
-    mocked.post(TOKEN_URL, payload=token_body())
-    mocked.get(
-        ORDERS,
-        status=500,
-        repeat=True,
-        payload=envelope(None, code="internal_error", status=500, detail="boom"),
-    )
-    async with client(retry=RetryPolicy(max_attempts=3, initial_backoff=0.001)) as yeastar:
-        with pytest.raises(APIError) as caught:
-            await yeastar.get_orders_page()
-    assert (caught.value.status, caught.value.code) == (500, "internal_error")
-    assert caught.value.request_id == "a" * 32
-    assert len(requests_to(mocked, "GET", BASE)) == 3
-
-
-async def test_429_that_outlasts_the_retries_is_a_rate_limit_error(
-    mocked: aioresponses,
-) -> None:
-    mocked.post(TOKEN_URL, payload=token_body())
-    mocked.get(
-        ORDERS,
-        status=429,
-        repeat=True,
-        headers={"Retry-After": "0.01"},
-        payload=envelope(None, code="too_many_requests", status=429),
-    )
-    async with client(retry=RetryPolicy(max_attempts=2, initial_backoff=0.001)) as yeastar:
-        with pytest.raises(RateLimitError) as caught:
-            await yeastar.get_orders_page()
-    assert caught.value.status == 429
-    assert caught.value.retry_after == pytest.approx(0.01)
-
-
-async def test_other_4xx_is_not_retried(mocked: aioresponses) -> None:
-    mocked.post(TOKEN_URL, payload=token_body())
-    mocked.get(
-        ORDERS,
-        status=403,
-        repeat=True,
-        payload=envelope(None, code="permission_denied", status=403),
-    )
-    async with client() as yeastar:
-        with pytest.raises(APIError) as caught:
-            await yeastar.get_orders_page()
-    assert caught.value.code == "permission_denied"
-    assert not isinstance(caught.value, AuthenticationError)
-    assert len(requests_to(mocked, "GET", BASE)) == 1
-
-
-async def test_connection_errors_outlasting_retries_are_transport_errors(
-    mocked: aioresponses,
-) -> None:
-    mocked.post(TOKEN_URL, payload=token_body())
-    mocked.get(ORDERS, exception=aiohttp.ServerDisconnectedError(), repeat=True)
-    async with client(retry=RetryPolicy(max_attempts=3, initial_backoff=0.001)) as yeastar:
-        with pytest.raises(TransportError) as caught:
-            await yeastar.get_orders_page()
-    # Named in the text, but not chained: aiohttp's errors carry the request headers.
-    assert "ServerDisconnectedError" in str(caught.value)
-    assert caught.value.__cause__ is None
-    assert caught.value.__context__ is None
-    assert len(requests_to(mocked, "GET", BASE)) == 3
-
-
-async def test_timeouts_are_retried(mocked: aioresponses) -> None:
-    mocked.post(TOKEN_URL, payload=token_body())
-    mocked.get(ORDERS, exception=TimeoutError())
-    mocked.get(ORDERS, payload=orders_page(["1"]))
-    async with client() as yeastar:
-        page = await yeastar.get_orders_page()
-    assert len(page.items) == 1
-
-
-@pytest.mark.parametrize(
-    ("body", "kind", "code"),
-    [
-        ("<html>oops</html>", ResponseFormatError, None),
-        ('{"code": "success", "result": {"results": []', ResponseFormatError, None),
-        (
-            json.dumps(envelope(None, code="parameter_validation_failed", status=400)),
-            APIError,
-            "parameter_validation_failed",
-        ),
-        (json.dumps({"code": "success", "status": 200}), ResponseFormatError, None),
-        (json.dumps(envelope({"results": {"a": 1}, "total": 1})), ResponseFormatError, None),
-        (json.dumps(envelope({"results": [], "total": -1})), ResponseFormatError, None),
-        (json.dumps(envelope({"results": []})), ResponseFormatError, None),
-        (json.dumps(envelope([1, 2])), ResponseFormatError, None),
-    ],
+from tests._support.mocked import (
+    CSSS_BASE,
+    CSSS_SECRET,
+    ORDERS,
+    SECRET,
+    TOKEN_URL,
+    client,
+    envelope,
+    token_body,
 )
-async def test_bad_bodies_give_typed_errors(
-    mocked: aioresponses,
-    body: str,
-    kind: type[Exception],
-    code: str | None,
-) -> None:
-    mocked.post(TOKEN_URL, payload=token_body())
-    mocked.get(ORDERS, body=body, status=200)
-    async with client() as yeastar:
-        with pytest.raises(kind) as caught:
-            await yeastar.get_orders_page()
-    if code is not None:
-        assert isinstance(caught.value, APIError)
-        assert caught.value.code == code
-
-
-async def test_seed_000_body_decodes_into_a_page_with_the_corrected_plan(
-    mocked: aioresponses,
-) -> None:
-    mocked.post(TOKEN_URL, payload=token_body())
-    mocked.get(ORDERS, body=seed_text("seed_000_order_list.json"))
-    async with client() as yeastar:
-        page = await yeastar.get_orders_page(1, 5)
-    assert (page.page_no, page.page_size, page.total) == (1, 5, 117)
-    assert page.reported_total_pages == 1
-    assert page.total_pages == 24  # ceil(117 / 5): the larger wins
-    assert isinstance(page.items[0], Order)
 
 
 @pytest.mark.parametrize(
@@ -526,29 +236,3 @@ async def test_csss_error_text_never_shows_the_secret_even_when_echoed(
     assert CSSS_SECRET not in str(caught.value)
     assert CSSS_SECRET not in caught.value.message
     assert CSSS_SECRET not in repr(caught.value)
-
-
-async def test_a_task_that_reused_someone_elses_renewal_may_still_renew_once_itself(
-    mocked: aioresponses,
-) -> None:
-    """While our request is on the wire with tok-1, another task renews to tok-2; our 401
-    reuses tok-2 (no renewal of our own), and tok-2 turns out revoked too. This request never
-    re-authenticated itself, so it renews once (tok-3) and succeeds."""
-    mocked.post(TOKEN_URL, payload=token_body("tok-1", refresh="ref-1"))
-    async with client() as yeastar:
-
-        def other_task_renews(url: URL, **kwargs: Any) -> CallbackResult:
-            yeastar._tokens._access = "tok-2"
-            return CallbackResult(
-                status=401, payload=envelope(None, code="invalid_token", status=401)
-            )
-
-        mocked.get(ORDERS, callback=other_task_renews)
-        mocked.get(ORDERS, status=401, payload=envelope(None, code="invalid_token", status=401))
-        mocked.post(TOKEN_URL, payload=token_body("tok-3", refresh="ref-3"))
-        mocked.get(ORDERS, payload=orders_page(["7"]))
-        page = await yeastar.get_orders_page()
-    assert [o.id for o in page.items] == ["7"]
-    auths = [c.kwargs["headers"]["Authorization"] for c in requests_to(mocked, "GET", BASE)]
-    assert auths == ["Bearer tok-1", "Bearer tok-2", "Bearer tok-3"]
-    assert len(requests_to(mocked, "POST", TOKEN_URL)) == 2  # tok-1, and our one renewal

@@ -1,0 +1,148 @@
+"""TokenManager (``_auth``): a token requested on first use, reused, renewed after a 401 with
+the refresh token (or the credentials when that fails), single flight, replayed once.
+
+Through a client against an aioresponses mock of the token endpoint and the order list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aioresponses import CallbackResult, aioresponses
+from yarl import URL
+
+from yeastar_csss_async import AuthenticationError
+
+from tests._support.mocked import (
+    BASE,
+    ORDERS,
+    SECRET,
+    TOKEN_URL,
+    client,
+    envelope,
+    orders_page,
+    requests_to,
+    token_body,
+)
+
+
+async def test_first_call_requests_a_token_with_client_credentials_form(
+    mocked: aioresponses,
+) -> None:
+    mocked.post(TOKEN_URL, payload=token_body())
+    mocked.get(ORDERS, payload=orders_page(["1"]))
+    async with client(user_agent="MyApp/1.0") as yeastar:
+        page = await yeastar.get_orders_page(1, 25)
+    assert [o.id for o in page.items] == ["1"]
+    (token_call,) = requests_to(mocked, "POST", TOKEN_URL)
+    assert token_call.kwargs["data"] == {
+        "grant_type": "pp_credentials",
+        "client_id": "client-id",
+        "client_secret": SECRET,
+    }
+    (orders_call,) = requests_to(mocked, "GET", f"{BASE}/order")
+    assert orders_call.kwargs["headers"]["Authorization"] == "Bearer tok-1"
+    assert orders_call.kwargs["headers"]["User-Agent"] == "MyApp/1.0"
+    assert orders_call.kwargs["params"] == {"pageNo": "1", "pageSize": "25"}
+
+
+async def test_token_is_reused_across_calls(mocked: aioresponses) -> None:
+    mocked.post(TOKEN_URL, payload=token_body(expires=1800))  # an int works too
+    mocked.get(ORDERS, payload=orders_page(["1"]), repeat=True)
+    async with client() as yeastar:
+        for _ in range(3):
+            await yeastar.get_orders_page()
+    assert len(requests_to(mocked, "POST", TOKEN_URL)) == 1
+
+
+async def test_401_renews_with_refresh_token_and_replays_once(mocked: aioresponses) -> None:
+    mocked.post(TOKEN_URL, payload=token_body("tok-1", refresh="ref-1"))
+    mocked.get(ORDERS, status=401, payload=envelope(None, code="invalid_token", status=401))
+    mocked.post(TOKEN_URL, payload=token_body("tok-2", refresh="ref-2"))
+    mocked.get(ORDERS, payload=orders_page(["9"]))
+    async with client() as yeastar:
+        page = await yeastar.get_orders_page()
+    assert [o.id for o in page.items] == ["9"]
+    token_calls = requests_to(mocked, "POST", TOKEN_URL)
+    assert [c.kwargs["data"]["grant_type"] for c in token_calls] == [
+        "pp_credentials",
+        "refresh_token",
+    ]
+    assert token_calls[1].kwargs["data"]["refresh_token"] == "ref-1"
+    auths = [c.kwargs["headers"]["Authorization"] for c in requests_to(mocked, "GET", BASE)]
+    assert auths == ["Bearer tok-1", "Bearer tok-2"]
+
+
+async def test_failed_refresh_falls_back_to_the_credentials(mocked: aioresponses) -> None:
+    mocked.post(TOKEN_URL, payload=token_body("tok-1"))
+    mocked.get(ORDERS, status=401, payload=envelope(None, code="invalid_token", status=401))
+    mocked.post(
+        TOKEN_URL, status=401, payload=envelope(None, code="invalid_refresh_token", status=401)
+    )
+    mocked.post(TOKEN_URL, payload=token_body("tok-3"))
+    mocked.get(ORDERS, payload=orders_page(["1"]))
+    async with client() as yeastar:
+        await yeastar.get_orders_page()
+    grants = [c.kwargs["data"]["grant_type"] for c in requests_to(mocked, "POST", TOKEN_URL)]
+    assert grants == ["pp_credentials", "refresh_token", "pp_credentials"]
+
+
+async def test_second_401_after_renewal_is_an_authentication_error(
+    mocked: aioresponses,
+) -> None:
+    mocked.post(TOKEN_URL, payload=token_body("tok-1"), repeat=True)
+    mocked.get(
+        ORDERS,
+        status=401,
+        repeat=True,
+        payload=envelope(None, code="invalid_token", status=401, detail="bad token"),
+    )
+    async with client() as yeastar:
+        with pytest.raises(AuthenticationError) as caught:
+            await yeastar.get_orders_page()
+    assert caught.value.status == 401
+    assert caught.value.code == "invalid_token"
+    assert caught.value.request_id == "a" * 32
+    assert len(requests_to(mocked, "GET", BASE)) == 2  # one replay, no more
+
+
+async def test_wrong_credentials_are_an_authentication_error(mocked: aioresponses) -> None:
+    mocked.post(
+        TOKEN_URL,
+        status=401,
+        payload=envelope(
+            None, code="invalid_client", status=401, detail=f"client secret {SECRET} is wrong"
+        ),
+    )
+    async with client() as yeastar:
+        with pytest.raises(AuthenticationError) as caught:
+            await yeastar.get_orders_page()
+    assert caught.value.code == "invalid_client"
+    assert SECRET not in str(caught.value)  # even when the server echoes it
+    assert not requests_to(mocked, "GET", BASE)
+
+
+async def test_a_task_that_reused_someone_elses_renewal_may_still_renew_once_itself(
+    mocked: aioresponses,
+) -> None:
+    """While our request is on the wire with tok-1, another task renews to tok-2; our 401
+    reuses tok-2 (no renewal of our own), and tok-2 turns out revoked too. This request never
+    re-authenticated itself, so it renews once (tok-3) and succeeds."""
+    mocked.post(TOKEN_URL, payload=token_body("tok-1", refresh="ref-1"))
+    async with client() as yeastar:
+
+        def other_task_renews(url: URL, **kwargs: Any) -> CallbackResult:
+            yeastar._tokens._access = "tok-2"
+            return CallbackResult(
+                status=401, payload=envelope(None, code="invalid_token", status=401)
+            )
+
+        mocked.get(ORDERS, callback=other_task_renews)
+        mocked.get(ORDERS, status=401, payload=envelope(None, code="invalid_token", status=401))
+        mocked.post(TOKEN_URL, payload=token_body("tok-3", refresh="ref-3"))
+        mocked.get(ORDERS, payload=orders_page(["7"]))
+        page = await yeastar.get_orders_page()
+    assert [o.id for o in page.items] == ["7"]
+    auths = [c.kwargs["headers"]["Authorization"] for c in requests_to(mocked, "GET", BASE)]
+    assert auths == ["Bearer tok-1", "Bearer tok-2", "Bearer tok-3"]
+    assert len(requests_to(mocked, "POST", TOKEN_URL)) == 2  # tok-1, and our one renewal
