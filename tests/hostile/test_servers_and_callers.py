@@ -15,9 +15,7 @@ import math
 import pickle
 import time
 import tracemalloc
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from aiohttp import web
@@ -33,119 +31,22 @@ from yeastar_csss_async import (
     TransportError,
     YeastarPartnerClient,
 )
-from yeastar_csss_async._auth import MIN_TOKEN_LIFETIME
 
 from tests._support.clients import client_side_tasks
+from tests._support.portal import (
+    FAST,
+    GUARD,
+    RECORDS,
+    PageHandler,
+    Portal,
+    collect,
+    envelope,
+    orders_page,
+    portal_client,
+)
 from tests._support.servers import serve_app, serve_raw
 
-FAST = RetryPolicy(max_attempts=3, initial_backoff=0.001, max_backoff=0.01)
-GUARD = 20.0  # seconds: a hang guard only; every call here returns in well under a second
-ORDERS = "/order/openapi/order/v1/page"
-TOKEN = "/auth/openapi/v1/oauth/token"
-
-PageHandler = Callable[[int, int], Awaitable[web.StreamResponse]]
-
-
-def envelope(
-    result: object,
-    *,
-    code: str = "success",
-    status: int = 200,
-    http: int | None = None,
-    **extra: object,
-) -> web.Response:
-    document = {
-        "code": code,
-        "detailMessage": "",
-        "requestId": "r" * 32,
-        "result": result,
-        "status": status,
-        **extra,
-    }
-    return web.json_response(document, status=http or status)
-
-
-def order(n: int) -> dict[str, object]:
-    return {"id": str(n), "orderNo": f"N{n}", "createTime": 1_700_000_000_000 + n}
-
-
-def orders_page(
-    records: list[dict[str, object]],
-    page_no: int,
-    page_size: int,
-    *,
-    total: int,
-    total_pages: int | None = None,
-) -> web.Response:
-    chunk = records[(page_no - 1) * page_size : page_no * page_size]
-    return envelope(
-        {
-            "count": total,
-            "pageNo": page_no,
-            "pageSize": page_size,
-            "results": chunk,
-            "total": total,
-            "totalPage": total_pages or math.ceil(total / page_size),
-        }
-    )
-
-
-class Portal:
-    """A Yeastar portal whose token endpoint and order pages each test writes by hand."""
-
-    def __init__(self, pages: PageHandler) -> None:
-        self.pages = pages
-        self.token_answer: Callable[[], Awaitable[web.StreamResponse]] = self.good_token
-        self.calls: Counter[str] = Counter()
-        self.expires_in: object = "1800"
-        self.issued = 0
-
-    async def good_token(self) -> web.StreamResponse:
-        self.issued += 1
-        return envelope(
-            {
-                "token": f"tok{self.issued:04d}" + "A" * 60,
-                "refreshToken": f"ref{self.issued:04d}" + "B" * 60,
-                "expiresIn": self.expires_in,
-                "tokenHead": "Bearer",
-            }
-        )
-
-    def app(self) -> web.Application:
-        async def token(request: web.Request) -> web.StreamResponse:
-            self.calls["token"] += 1
-            await request.read()
-            return await self.token_answer()
-
-        async def orders(request: web.Request) -> web.StreamResponse:
-            page_no = int(request.query.get("pageNo", "1"))
-            self.calls[f"page {page_no}"] += 1
-            self.calls["orders"] += 1
-            return await self.pages(page_no, int(request.query.get("pageSize", "25")))
-
-        app = web.Application()
-        app.router.add_post(TOKEN, token)
-        app.router.add_get(ORDERS, orders)
-        return app
-
-
-@contextlib.asynccontextmanager
-async def portal_client(portal: Portal, **options: Any) -> AsyncIterator[YeastarPartnerClient]:
-    options.setdefault("retry", FAST)
-    async with (
-        serve_app(portal.app()) as url,
-        YeastarPartnerClient("id", "secret-xyz", base_url=url, **options) as client,
-    ):
-        yield client
-
-
-async def collect(iterator: AsyncIterator[Order]) -> list[Order]:
-    return [record async for record in iterator]
-
-
 # --- 1. data loss at the end of a list -------------------------------------------------------
-
-RECORDS = [order(n) for n in range(150)]  # 150 on the server, every page says 100 / 10 pages
 
 
 def understating(failure: Callable[[], web.StreamResponse]) -> PageHandler:
@@ -353,89 +254,6 @@ async def test_aclose_from_another_task_releases_a_waiting_consumer() -> None:
             assert client_side_tasks() == set()
     finally:
         release.set()
-
-
-# --- 6. token requests -----------------------------------------------------------------------
-
-
-def plenty(page_no: int, page_size: int) -> Awaitable[web.StreamResponse]:
-    async def answer() -> web.StreamResponse:
-        return orders_page(RECORDS, page_no, page_size, total=150)
-
-    return answer()
-
-
-async def test_concurrent_calls_with_a_wrong_secret_send_one_credential_request() -> None:
-    portal = Portal(plenty)
-
-    async def refuse() -> web.StreamResponse:
-        return envelope(None, code="invalid_client", status=401)
-
-    portal.token_answer = refuse
-    async with portal_client(portal) as client:
-        results = await asyncio.wait_for(
-            asyncio.gather(*(client.get_orders_page(1) for _ in range(20)), return_exceptions=True),
-            GUARD,
-        )
-    assert all(isinstance(r, AuthenticationError) for r in results), results
-    assert portal.calls["token"] == 1
-    assert portal.calls["orders"] == 0
-
-
-async def test_a_failing_token_endpoint_is_one_renewal_shared_by_every_waiting_call() -> None:
-    portal = Portal(plenty)
-
-    async def unavailable() -> web.StreamResponse:
-        return web.Response(status=503, text="down")
-
-    portal.token_answer = unavailable
-    async with portal_client(portal, retry=FAST) as client:
-        results = await asyncio.wait_for(
-            asyncio.gather(*(client.get_orders_page(1) for _ in range(10)), return_exceptions=True),
-            GUARD,
-        )
-    assert all(isinstance(r, APIError) and r.status == 503 for r in results), results
-    assert portal.calls["token"] == FAST.max_attempts  # one renewal and its retries, not 10
-
-
-@pytest.mark.parametrize("expires_in", [0, -5, "0", "-30"])
-async def test_a_zero_or_negative_lifetime_does_not_mean_a_token_per_call(
-    expires_in: object,
-) -> None:
-    portal = Portal(plenty)
-    portal.expires_in = expires_in  # meaningless for a new token: read as the documented 30 min
-    async with portal_client(portal) as client:
-        for _ in range(20):
-            await asyncio.wait_for(client.get_orders_page(1), GUARD)
-    assert portal.calls["token"] == 1
-
-
-@pytest.mark.parametrize("expires_in", ["0.001", 0.001, "0.5"])
-async def test_a_tiny_lifetime_does_not_mean_a_token_per_call(expires_in: object) -> None:
-    """A tiny lifetime is trusted for MIN_TOKEN_LIFETIME (1 s), renewed in its last 10%: so at
-    most one token per 0.9 s of the run, derived from the elapsed time, not per call."""
-    portal = Portal(plenty)
-    portal.expires_in = expires_in
-    started = time.monotonic()
-    async with portal_client(portal) as client:
-        for _ in range(20):
-            await asyncio.wait_for(client.get_orders_page(1), GUARD)
-    elapsed = time.monotonic() - started
-    assert portal.calls["token"] <= 1 + math.floor(elapsed / (0.9 * MIN_TOKEN_LIFETIME))
-
-
-async def test_an_error_code_that_merely_contains_token_is_not_a_token_rejection() -> None:
-    async def pages(page_no: int, page_size: int) -> web.StreamResponse:
-        return envelope(None, code="token_quota_exceeded", status=200)
-
-    portal = Portal(pages)
-    async with portal_client(portal) as client:
-        with pytest.raises(APIError) as caught:
-            await client.get_orders_page(1)
-    assert type(caught.value) is APIError
-    assert caught.value.code == "token_quota_exceeded"
-    assert portal.calls["token"] == 1
-    assert portal.calls["orders"] == 1
 
 
 # --- 7. CSSS requests are signed after the slot and the pause --------------------------------

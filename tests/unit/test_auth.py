@@ -1,17 +1,24 @@
 """TokenManager (``_auth``): a token requested on first use, reused, renewed after a 401 with
 the refresh token (or the credentials when that fails), single flight, replayed once.
 
-Through a client against an aioresponses mock of the token endpoint and the order list."""
+Through a client: against an aioresponses mock of the token endpoint and the order list, and
+against a portal written by hand on 127.0.0.1 (tokens of odd lifetimes, failing renewals)."""
 
 from __future__ import annotations
 
+import asyncio
+import math
+import time
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 
-from yeastar_csss_async import AuthenticationError
+from yeastar_csss_async import APIError, AuthenticationError
+from yeastar_csss_async._auth import MIN_TOKEN_LIFETIME
 
 from tests._support.mocked import (
     BASE,
@@ -24,6 +31,9 @@ from tests._support.mocked import (
     requests_to,
     token_body,
 )
+from tests._support.portal import FAST, GUARD, RECORDS, Portal, portal_client
+from tests._support.portal import envelope as portal_envelope
+from tests._support.portal import orders_page as portal_page
 
 
 async def test_first_call_requests_a_token_with_client_credentials_form(
@@ -146,3 +156,86 @@ async def test_a_task_that_reused_someone_elses_renewal_may_still_renew_once_its
     auths = [c.kwargs["headers"]["Authorization"] for c in requests_to(mocked, "GET", BASE)]
     assert auths == ["Bearer tok-1", "Bearer tok-2", "Bearer tok-3"]
     assert len(requests_to(mocked, "POST", TOKEN_URL)) == 2  # tok-1, and our one renewal
+
+
+# --- single flight and lifetimes, against a hand-written portal on 127.0.0.1 -----------------
+
+
+def plenty(page_no: int, page_size: int) -> Awaitable[web.StreamResponse]:
+    async def answer() -> web.StreamResponse:
+        return portal_page(RECORDS, page_no, page_size, total=150)
+
+    return answer()
+
+
+async def test_concurrent_calls_with_a_wrong_secret_send_one_credential_request() -> None:
+    portal = Portal(plenty)
+
+    async def refuse() -> web.StreamResponse:
+        return portal_envelope(None, code="invalid_client", status=401)
+
+    portal.token_answer = refuse
+    async with portal_client(portal) as client:
+        results = await asyncio.wait_for(
+            asyncio.gather(*(client.get_orders_page(1) for _ in range(20)), return_exceptions=True),
+            GUARD,
+        )
+    assert all(isinstance(r, AuthenticationError) for r in results), results
+    assert portal.calls["token"] == 1
+    assert portal.calls["orders"] == 0
+
+
+async def test_a_failing_token_endpoint_is_one_renewal_shared_by_every_waiting_call() -> None:
+    portal = Portal(plenty)
+
+    async def unavailable() -> web.StreamResponse:
+        return web.Response(status=503, text="down")
+
+    portal.token_answer = unavailable
+    async with portal_client(portal, retry=FAST) as client:
+        results = await asyncio.wait_for(
+            asyncio.gather(*(client.get_orders_page(1) for _ in range(10)), return_exceptions=True),
+            GUARD,
+        )
+    assert all(isinstance(r, APIError) and r.status == 503 for r in results), results
+    assert portal.calls["token"] == FAST.max_attempts  # one renewal and its retries, not 10
+
+
+@pytest.mark.parametrize("expires_in", [0, -5, "0", "-30"])
+async def test_a_zero_or_negative_lifetime_does_not_mean_a_token_per_call(
+    expires_in: object,
+) -> None:
+    portal = Portal(plenty)
+    portal.expires_in = expires_in  # meaningless for a new token: read as the documented 30 min
+    async with portal_client(portal) as client:
+        for _ in range(20):
+            await asyncio.wait_for(client.get_orders_page(1), GUARD)
+    assert portal.calls["token"] == 1
+
+
+@pytest.mark.parametrize("expires_in", ["0.001", 0.001, "0.5"])
+async def test_a_tiny_lifetime_does_not_mean_a_token_per_call(expires_in: object) -> None:
+    """A tiny lifetime is trusted for MIN_TOKEN_LIFETIME (1 s), renewed in its last 10%: so at
+    most one token per 0.9 s of the run, derived from the elapsed time, not per call."""
+    portal = Portal(plenty)
+    portal.expires_in = expires_in
+    started = time.monotonic()
+    async with portal_client(portal) as client:
+        for _ in range(20):
+            await asyncio.wait_for(client.get_orders_page(1), GUARD)
+    elapsed = time.monotonic() - started
+    assert portal.calls["token"] <= 1 + math.floor(elapsed / (0.9 * MIN_TOKEN_LIFETIME))
+
+
+async def test_an_error_code_that_merely_contains_token_is_not_a_token_rejection() -> None:
+    async def pages(page_no: int, page_size: int) -> web.StreamResponse:
+        return portal_envelope(None, code="token_quota_exceeded", status=200)
+
+    portal = Portal(pages)
+    async with portal_client(portal) as client:
+        with pytest.raises(APIError) as caught:
+            await client.get_orders_page(1)
+    assert type(caught.value) is APIError
+    assert caught.value.code == "token_quota_exceeded"
+    assert portal.calls["token"] == 1
+    assert portal.calls["orders"] == 1
