@@ -1,10 +1,14 @@
-"""CSSS signing and envelope decoding, with fixed vectors (no network)."""
+"""CSSS signing and envelope decoding, with fixed vectors (no network), and properties of the
+sign (hypothesis): key order and empty values do not change it, any text is signed as is."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from yeastar_csss_async import APIError, ResponseFormatError, csss_sign_content, sign_csss_body
 from yeastar_csss_async._csss_protocol import build_csss_body, decode_csss_envelope
@@ -136,3 +140,30 @@ def test_envelope_failure_raises_api_error_with_code(document: dict[str, object]
 def test_envelope_that_is_not_one_raises_format_error(document: object) -> None:
     with pytest.raises(ResponseFormatError):
         decode_csss_envelope(document)
+
+
+# --- properties -----------------------------------------------------------------------------
+
+
+scalars = st.one_of(st.text(), st.integers(-(10**9), 10**9), st.booleans(), st.none())
+
+
+@settings(max_examples=200, deadline=None)
+@given(params=st.dictionaries(st.text(min_size=1), scalars, max_size=8), data=st.data())
+def test_sign_ignores_key_order_and_empty_values(
+    params: dict[str, Any],
+    data: st.DataObject,
+) -> None:
+    shuffled = dict(data.draw(st.permutations(list(params.items()))))
+    assert sign_csss_body(params, "k") == sign_csss_body(shuffled, "k")
+    with_empties = {**params, "zz-empty": "", "zz-none": None}
+    assert sign_csss_body(params, "k") == sign_csss_body(with_empties, "k")
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.text())
+def test_sign_content_round_trips_any_text(value: str) -> None:
+    content = csss_sign_content({"name": value, "access_code": "P1"})
+    decoded = json.loads(content)
+    assert decoded.get("name") == (value or None)  # "" is left out
+    assert all(ord(ch) < 128 or ch in content for ch in value)  # raw UTF-8, not \\u escapes
