@@ -122,3 +122,8 @@ async def collect(iterator: AsyncIterator[Order]) -> list[Order]:
 
 RECORDS = [order(n) for n in range(150)]
 """150 orders on the server; the tests that understate say 100 in 10 pages."""
+
+
+def records(count: int, start: int = 0) -> list[dict[str, Any]]:
+    """``count`` order records (id and order number) from ``start`` on, as a server sends them."""
+    return [{"id": str(i), "orderNo": f"N{i}"} for i in range(start, start + count)]

@@ -1,11 +1,11 @@
 """Paging controls end to end against the sandbox on 127.0.0.1: ``iter_pages`` / PageStream,
 ``start_page=``, ``limit=`` and ``Page.request_id``; the server's own request log is the
-witness of which pages were asked for."""
+witness of which pages were asked for. How a page's request id is decoded (and masked) is
+tested in tests/unit/test_yeastar_protocol.py."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +15,6 @@ from aiohttp import web
 
 from yeastar_csss_async import (
     CSSSClient,
-    Order,
     Page,
     PageStream,
     PermissionDeniedError,
@@ -24,12 +23,11 @@ from yeastar_csss_async import (
 from yeastar_csss_async._yeastar_protocol import (
     ORDER_LIST_PATH,
     TOKEN_PATH,
-    _fast_page,
-    decode_page_answer,
 )
 from yeastar_csss_async.sandbox import Sandbox, SandboxConfig
 
 from tests._support.clients import FAST_RETRY, client_side_tasks
+from tests._support.portal import records
 from tests._support.servers import serve_app
 
 ORDERS = 40
@@ -412,10 +410,6 @@ async def test_limit_must_be_a_positive_int(
             csss.iter_package_order_pages(limit=bad)  # type: ignore[arg-type]
 
 
-def records(count: int, start: int = 0) -> list[dict[str, Any]]:
-    return [{"id": str(i), "orderNo": f"N{i}"} for i in range(start, start + count)]
-
-
 async def test_limit_reached_cancels_a_fetch_still_in_flight_and_leaves_no_task() -> None:
     """A server that sends twice the page size asked for: page 2 then covers the limit while
     page 3, launched when pages counted as ``page_size`` records, is still in flight."""
@@ -465,79 +459,6 @@ async def test_limit_reached_cancels_a_fetch_still_in_flight_and_leaves_no_task(
 
 
 # --- Page.request_id ----------------------------------------------------------------------------
-
-
-def page_body(request_id: object, *, general: bool = False) -> bytes:
-    rows = records(2)
-    if general:  # epoch milliseconds as a string: only the general decode path takes it
-        rows[0]["createTime"] = "1700000000000"
-    return json.dumps(
-        {
-            "code": "success",
-            "requestId": request_id,
-            "result": {
-                "results": rows,
-                "total": 2,
-                "pageNo": 1,
-                "pageSize": 25,
-                "totalPage": 1,
-            },
-        }
-    ).encode()
-
-
-@pytest.mark.parametrize("general", [False, True], ids=["fast", "general"])
-def test_page_request_id_is_the_answers_on_both_decode_paths(general: bool) -> None:
-    body = page_body("7f0c1d", general=general)
-    fast = _fast_page(200, body, Order, 1, 25, None)
-    assert (fast is None) == general  # the two bodies really take the two paths
-    page = decode_page_answer(200, body, Order, page_no=1, page_size=25)
-    assert page.request_id == "7f0c1d"
-    assert (
-        decode_page_answer(
-            200, page_body(None, general=general), Order, page_no=1, page_size=25
-        ).request_id
-        is None
-    )
-    assert (
-        decode_page_answer(
-            200, page_body(17, general=general), Order, page_no=1, page_size=25
-        ).request_id
-        is None
-    )  # not a string: none
-
-
-@pytest.mark.parametrize("general", [False, True], ids=["fast", "general"])
-async def test_page_request_id_echoing_a_secret_or_the_token_is_masked(general: bool) -> None:
-    secret = "s3cr3t-value-Zq"
-    token = "tok-Abc123456789"
-    echo: list[str] = [secret]
-
-    async def get_token(request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "code": "success",
-                "result": {"token": token, "refreshToken": "r-Xyz98765432", "expiresIn": 1800},
-            }
-        )
-
-    async def orders(request: web.Request) -> web.Response:
-        return web.Response(
-            body=page_body(echo.pop(0) + " tail", general=general), content_type="application/json"
-        )
-
-    app = web.Application()
-    app.router.add_post(TOKEN_PATH, get_token)
-    app.router.add_get(ORDER_LIST_PATH, orders)
-    async with (
-        serve_app(app) as url,
-        YeastarPartnerClient("id", secret, base_url=url, retry=FAST_RETRY) as client,
-    ):
-        page = await client.get_orders_page()
-        assert page.request_id == "*** tail"
-        echo.append(token)
-        page = await client.get_orders_page()
-        assert page.request_id == "*** tail"
 
 
 async def test_page_request_id_from_the_sandbox_is_a_fresh_string_per_answer(
