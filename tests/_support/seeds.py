@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,3 +18,8 @@ def load_seed(name: str) -> Any:
 def seed_text(name: str) -> str:
     """The JSON example of a seed page, byte for byte as the seed shows it."""
     return (DATA / name).read_text(encoding="utf-8")
+
+
+def ms(value: int) -> datetime:
+    """Epoch milliseconds, as the seeds carry times, as an aware UTC datetime."""
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
