@@ -1,8 +1,9 @@
-"""The yeastar-csss command end to end, as a subprocess against the sandbox."""
+"""The yeastar-csss command end to end (``cli/_commands``), as a subprocess against the
+sandbox: exports, exit codes and one-line errors, signals, export all, the sandbox command.
+The parser's help, the progress line and the writers have modules of their own here."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import csv
@@ -21,8 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from yeastar_csss_async import cli
-from yeastar_csss_async.cli import _export
 from yeastar_csss_async.sandbox import (
     SANDBOX_ACCESS_CODE,
     SANDBOX_CLIENT_ID,
@@ -452,13 +451,6 @@ print(json.dumps([os.waitstatus_to_exitcode(status),
 """
 
 
-def test_help_lists_the_commands() -> None:
-    result = run("--help")
-    assert result.returncode == 0
-    assert "export" in result.stdout
-    assert "sandbox" in result.stdout
-
-
 # --- export all ------------------------------------------------------------------------------
 
 
@@ -597,88 +589,7 @@ def test_a_base_url_in_the_environment_is_checked_like_the_option() -> None:
     assert result.stderr.count("\n") == 1
 
 
-# --- progress, help, logs ----------------------------------------------------------------------
-
-
-class FakeTerminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def progress_line(
-    monkeypatch: pytest.MonkeyPatch,
-    at: float,
-    *,
-    records: int,
-    pages: int,
-    total: int | None,
-    retries: int = 0,
-) -> str:
-    """What a Progress started at t=0 draws at ``at`` seconds."""
-    clock = [0.0]
-    monkeypatch.setattr(_export.time, "monotonic", lambda: clock[0])
-    stream = FakeTerminal()
-    progress = _export.Progress(stream, "orders")
-    clock[0] = at
-    progress.tick(records, pages, total, retries)
-    return stream.getvalue().strip("\r").rstrip()
-
-
-def test_progress_shows_retries_only_when_there_are_some(monkeypatch: pytest.MonkeyPatch) -> None:
-    line = progress_line(monkeypatch, 2.0, records=200, pages=2, total=1000, retries=3)
-    assert line == "orders: 200 of 1,000 records, 2 pages, 100/s, 3 retries"
-    line = progress_line(monkeypatch, 2.0, records=200, pages=2, total=1000)
-    assert "retries" not in line
-
-
-def test_progress_shows_no_eta_until_a_few_pages_and_a_second_are_in(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    after = _export.Progress.ETA_AFTER_PAGES
-    assert after >= 3
-    # one slow first page: its latency is no pace to predict from
-    assert "ETA" not in progress_line(monkeypatch, 60.0, records=100, pages=after - 1, total=10_000)
-    # many pages in a flash (read-ahead landing together): too soon to tell
-    assert "ETA" not in progress_line(monkeypatch, 0.5, records=800, pages=8, total=10_000)
-    line = progress_line(monkeypatch, 2.0, records=300, pages=after, total=1_500)
-    assert line.endswith(", ETA 8s")  # 1,200 left at 150/s
-    assert "ETA" not in progress_line(monkeypatch, 2.0, records=300, pages=after, total=None)
-
-
-def test_progress_draws_nothing_without_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    progress = _export.Progress(None, "orders")
-    progress.tick(10, 1, 100, 1)
-    progress.done()  # no stream: nothing to write to, nothing raised
-
-
-def all_parsers() -> dict[str, argparse.ArgumentParser]:
-    parser = cli.build_parser()
-    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return {
-        "yeastar-csss": parser,
-        **{f"yeastar-csss {name}": sub for name, sub in commands.choices.items()},
-    }
-
-
-@pytest.mark.parametrize(
-    "command", [[], ["export"], ["sandbox"]], ids=["main", "export", "sandbox"]
-)
-def test_help_shows_no_rest_markup(command: list[str]) -> None:
-    result = run(*command, "--help")
-    assert result.returncode == 0
-    assert result.stdout.startswith("usage: yeastar-csss")
-    for markup in ("``", ":class:", ":func:", ":meth:", ":mod:", ":attr:", ".. ", "`"):
-        assert markup not in result.stdout, (markup, result.stdout)
-
-
-def test_every_option_of_every_command_has_help_text() -> None:
-    for name, parser in all_parsers().items():
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                continue
-            assert action.help, (name, action.dest)
-            assert action.help != argparse.SUPPRESS
-            assert "`" not in action.help
+# --- logs --------------------------------------------------------------------------------------
 
 
 def test_verbose_logs_each_retry_with_its_list_and_page(tmp_path: Path) -> None:

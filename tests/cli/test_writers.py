@@ -1,4 +1,5 @@
-"""``--format csv --excel``: the spreadsheet layout, and plain CSV left as it was."""
+"""The text writers (``cli/_writers``): ``--format csv --excel``'s spreadsheet layout, plain CSV
+left as it was, and a lone surrogate written as its escape by JSON Lines and CSV."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from pathlib import Path
 import attrs
 import pytest
 
-from yeastar_csss_async.cli._writers import CsvEncoder, ExcelCsvEncoder, TextEncoder
+from yeastar_csss_async.cli._writers import (
+    CsvEncoder,
+    ExcelCsvEncoder,
+    JsonLinesEncoder,
+    TextEncoder,
+)
 from yeastar_csss_async.models import EndUserInfo, Order, PackageOrder, Product, ServiceInfo
 
 from tests._support.command import CLEAN_ENV, COMMAND, default_data
@@ -209,3 +215,25 @@ def test_excel_needs_format_csv() -> None:
     )
     assert result.returncode == 2
     assert result.stderr == "yeastar-csss: --excel applies to --format csv only\n"
+
+
+def test_an_unpaired_surrogate_is_written_as_its_json_escape_not_an_error() -> None:
+    """A server may send ``"\\ud800"`` (the library decodes it, as JSON allows); UTF-8 cannot
+    hold it, so JSON Lines writes the escape JSON had, and reading the line back gives the
+    same text; CSV writes the escape as text."""
+    from yeastar_csss_async import Order
+
+    class Collect:
+        def __init__(self) -> None:
+            self.data = b""
+
+        def write(self, data: bytes) -> None:
+            self.data += data
+
+    record = Order(id="1", order_no="a\ud800b\u00e9")
+    lines = Collect()
+    JsonLinesEncoder(Order).encode([record], lines)  # type: ignore[arg-type]
+    assert json.loads(lines.data)["order_no"] == "a\ud800b\u00e9"
+    table = Collect()
+    CsvEncoder(Order).encode([record], table)  # type: ignore[arg-type]
+    assert table.data.decode("utf-8").split(",")[1] == "a\\ud800b\u00e9"
