@@ -33,11 +33,9 @@ from yeastar_csss_async.sync import SyncStore
 from yeastar_csss_async.sync._tables import LISTS
 from yeastar_csss_async.tasks import (
     DEFAULT_QUEUE,
-    AccountsFileError,
     enqueue_export,
     enqueue_sync,
     make_broker,
-    parse_accounts,
 )
 
 from tests._support.redis_server import RedisServer
@@ -365,50 +363,6 @@ async def test_sigterm_stops_the_worker_after_its_running_job_completes(
     assert result.return_value["status"] == "complete"
     assert result.return_value["seen"] == 450  # pages still to come at SIGTERM
     assert any(" stopped" in line for line in running.lines)
-
-
-@pytest.mark.parametrize(
-    ("document", "message"),
-    [
-        ({}, "no accounts"),
-        ({"accounts": {"a": {"yeastar_client_id_env": "X"}}}, "need both"),
-        (
-            {
-                "accounts": {
-                    "a": {
-                        "yeastar_client_id_env": "X",
-                        "yeastar_client_secret_env": "Y",
-                        "client_secret": "hunter2",
-                    }
-                }
-            },
-            "unknown key 'client_secret'",
-        ),
-        (
-            {
-                "accounts": {
-                    "a": {"yeastar_client_id_env": "not a name", "yeastar_client_secret_env": "Y"}
-                }
-            },
-            "expected the NAME",
-        ),
-        ({"accounts": {"a": {"base_url": "http://x"}}}, "no credentials"),
-        ({"accounts": {"a b": {}}}, "an account name is"),
-        (
-            {
-                "accounts": {
-                    "a": {"csss_access_code_env": "X", "csss_secret_env": "Y", "max_concurrency": 0}
-                }
-            },
-            "max_concurrency",
-        ),
-        ({"accounts": {}, "database": "x"}, "unknown top-level key 'database'"),
-    ],
-)
-def test_accounts_file_mistakes_are_named(document: dict[str, Any], message: str) -> None:
-    with pytest.raises(AccountsFileError, match="accounts") as caught:
-        parse_accounts(document, "accounts.toml")
-    assert message in str(caught.value)
 
 
 def test_worker_usage_errors_exit_2_and_runtime_errors_exit_1(
