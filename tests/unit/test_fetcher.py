@@ -9,12 +9,17 @@ land when the test says."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
 from yeastar_csss_async import APIError, Page
+from yeastar_csss_async._fetcher import NO_SUCH_PAGE_STATUSES, PageFetcher
+from yeastar_csss_async._page_plan import PagePlan
 
 from tests._support.paged_list import FakeList, collect, iterate
+
+GUARD = 20.0  # seconds: a hang guard only; every wait here ends in milliseconds
 
 
 async def test_ordered_yields_in_page_order_whatever_order_pages_land() -> None:
@@ -110,3 +115,255 @@ async def test_an_error_on_a_page_the_server_reported_still_fails() -> None:
     fake.fail[4] = APIError("pageNo out of range", status=400, code="parameter_validation_failed")
     with pytest.raises(APIError):
         await collect(iterate(fake))
+
+
+# --- PageFetcher on its own: fetches that land when the test says -------------------------
+
+
+class HeldPages:
+    """A list of ``total`` records whose page fetches each wait until the test answers (or
+    fails) them, so which fetches are in flight is known at every step, without timing."""
+
+    def __init__(self, total: int, page_size: int = 10) -> None:
+        self.total = total
+        self.page_size = page_size
+        self.started: list[int] = []
+        self.cancelled: list[int] = []
+        self._waiting: dict[int, asyncio.Future[Page[int]]] = {}
+        self._changed = asyncio.Condition()
+
+    async def fetch(self, page_no: int) -> Page[int]:
+        future: asyncio.Future[Page[int]] = asyncio.get_running_loop().create_future()
+        self._waiting[page_no] = future
+        async with self._changed:
+            self.started.append(page_no)
+            self._changed.notify_all()
+        try:
+            return await future
+        except asyncio.CancelledError:
+            self.cancelled.append(page_no)
+            raise
+        finally:
+            del self._waiting[page_no]
+
+    async def until_started(self, *pages: int) -> None:
+        """Wait until the fetches of ``pages`` have begun (a hang guard bounds the wait)."""
+        async with asyncio.timeout(GUARD), self._changed:
+            await self._changed.wait_for(lambda: set(pages) <= set(self.started))
+
+    def in_flight(self) -> list[int]:
+        return sorted(self._waiting)
+
+    def answer(self, page_no: int) -> None:
+        start = (page_no - 1) * self.page_size
+        records = list(range(start, min(start + self.page_size, self.total)))
+        page = Page.build(
+            records,
+            page_no=page_no,
+            page_size=self.page_size,
+            total=self.total,
+            reported_total_pages=None,
+        )
+        self._waiting[page_no].set_result(page)
+
+    def fail(self, page_no: int, error: Exception) -> None:
+        self._waiting[page_no].set_exception(error)
+
+
+def fetcher_of(
+    pages: HeldPages,
+    *,
+    ordered: bool = True,
+    max_ahead: int = 8,
+    read_ahead: int | None = 1000,
+    wanted: int | None = None,
+) -> PageFetcher[int]:
+    return PageFetcher(
+        pages.fetch,
+        PagePlan(pages.page_size),
+        ordered=ordered,
+        max_ahead=max_ahead,
+        label="test",
+        key=lambda record: record,
+        read_ahead=read_ahead,
+        wanted=wanted,
+    )
+
+
+async def first_page(fetcher: PageFetcher[int], pages: HeldPages) -> Page[int]:
+    """Page 1, read alone (it decides the plan), handed to the consumer."""
+    consumer = asyncio.ensure_future(fetcher.next_page())
+    await pages.until_started(1)
+    assert pages.in_flight() == [1]
+    pages.answer(1)
+    page = await asyncio.wait_for(consumer, GUARD)
+    assert page is not None
+    assert page.page_no == 1
+    return page
+
+
+async def drain(fetcher: PageFetcher[int]) -> AsyncIterator[Page[int]]:
+    """The pages the fetcher hands over, as a consumer that takes each one reads them."""
+    while (page := await fetcher.next_page()) is not None:
+        fetcher.refill()
+        yield page
+
+
+async def waiting(fetcher: PageFetcher[int]) -> None:
+    """Return once a consumer waits in ``next_page`` (checked after each turn of the loop:
+    there is no event to wait on; bounded, so a consumer that never waits fails the test)."""
+    for _ in range(1000):
+        if fetcher.waiter is not None:
+            return
+        await asyncio.sleep(0)
+    pytest.fail("the consumer never waited")
+
+
+async def test_at_most_max_ahead_fetches_are_in_flight() -> None:
+    pages = HeldPages(200)
+    fetcher = fetcher_of(pages, max_ahead=3)
+    await first_page(fetcher, pages)
+    await pages.until_started(2, 3, 4)
+    assert pages.in_flight() == [2, 3, 4]
+    pages.answer(3)  # one lands: one more may start, no more
+    await pages.until_started(5)
+    assert pages.in_flight() == [2, 4, 5]
+    assert len(fetcher.tasks) == 3
+    await fetcher.aclose()
+    assert sorted(pages.cancelled) == [2, 4, 5]
+
+
+async def test_pages_in_flight_count_as_full_against_the_read_ahead_budget() -> None:
+    """A budget of 25 records and pages of 10: with page 1 landed and waiting for the
+    consumer (10), one fetch in flight (counted as 10 more) is all the budget allows."""
+    pages = HeldPages(200)
+    fetcher = fetcher_of(pages, max_ahead=8, read_ahead=25)
+    consumer = asyncio.ensure_future(fetcher.next_page())
+    await pages.until_started(1)
+    pages.answer(1)
+    page = await asyncio.wait_for(
+        consumer, GUARD
+    )  # page 1 landed with 10 records, and page 2 was launched
+    assert page is not None
+    assert len(fetcher.tasks) == 1
+    await pages.until_started(2)
+    fetcher.refill()  # the consumer took page 1: 0 landed + 2 x 10 in flight <= 25
+    await pages.until_started(3)
+    assert pages.in_flight() == [2, 3]
+    assert len(fetcher.tasks) == 2  # a third would make 30
+    assert pages.started == [1, 2, 3]
+    await fetcher.aclose()
+
+
+async def test_no_page_is_launched_once_what_landed_or_is_coming_covers_the_limit() -> None:
+    """``wanted`` 15 records of pages of 10: page 1 and page 2 cover it, page 3 is never
+    read (the consumer lowers ``wanted`` as it takes records, as PageIterator does)."""
+    pages = HeldPages(200)
+    fetcher = fetcher_of(pages, max_ahead=8, wanted=15)
+    await first_page(fetcher, pages)
+    assert len(fetcher.tasks) == 1  # 10 landed + 10 coming >= 15
+    await pages.until_started(2)
+    fetcher.wanted = 5
+    fetcher.refill()
+    assert len(fetcher.tasks) == 1
+    consumer = asyncio.ensure_future(fetcher.next_page())
+    pages.answer(2)
+    page = await asyncio.wait_for(consumer, GUARD)
+    assert page is not None
+    assert page.page_no == 2
+    fetcher.wanted = 0
+    fetcher.refill()
+    assert await fetcher.next_page() is None  # done: nothing more is wanted
+    assert pages.started == [1, 2]
+
+
+@pytest.mark.parametrize(("ordered", "handed_over"), [(True, [2, 3, 4]), (False, [3, 2, 4])])
+async def test_pages_are_handed_over_in_page_order_or_as_they_land(
+    ordered: bool, handed_over: list[int]
+) -> None:
+    pages = HeldPages(30)
+    fetcher = fetcher_of(pages, ordered=ordered)
+    await first_page(fetcher, pages)
+    await pages.until_started(2, 3, 4)
+    consumer = asyncio.ensure_future(fetcher.next_page())
+    pages.answer(3)  # page 3 lands before page 2
+    pages.answer(2)
+    pages.answer(4)  # empty: the end
+    first = await asyncio.wait_for(consumer, GUARD)
+    assert first is not None
+    fetcher.refill()
+    rest = [page async for page in drain(fetcher)]
+    assert [page.page_no for page in [first, *rest]] == handed_over
+
+
+async def test_the_first_error_reaches_the_consumer_and_cancels_every_other_fetch() -> None:
+    pages = HeldPages(200)
+    fetcher = fetcher_of(pages, max_ahead=3)
+    await first_page(fetcher, pages)
+    await pages.until_started(2, 3, 4)
+    first = APIError("service unavailable", status=503, code="first")
+    second = APIError("service unavailable", status=503, code="second")
+    pages.fail(3, first)
+    pages.fail(2, second)  # settled too, but cancelled before its error is seen
+    with pytest.raises(APIError) as caught:
+        await fetcher.next_page()
+    assert caught.value is first
+    assert sorted(pages.cancelled) == [2, 4]
+    assert fetcher.tasks == {}  # failing waits for the cancelled fetches
+    assert await fetcher.next_page() is None
+
+
+@pytest.mark.parametrize("status", sorted(NO_SUCH_PAGE_STATUSES))
+async def test_no_such_page_for_a_page_read_only_to_prove_the_end_ends_the_list(
+    status: int,
+) -> None:
+    pages = HeldPages(30)  # 3 full pages: page 4 is read to prove the end
+    fetcher = fetcher_of(pages)
+    await first_page(fetcher, pages)
+    await pages.until_started(2, 3, 4)
+    pages.answer(2)
+    pages.answer(3)
+    pages.fail(4, APIError("no such page", status=status, code="no_page"))
+    got = [(page.page_no, len(page.items)) async for page in drain(fetcher)]
+    assert got == [(2, 10), (3, 10), (4, 0)]  # an empty page 4: the end
+
+
+@pytest.mark.parametrize(
+    ("status", "total"),
+    [
+        *[(status, 40) for status in sorted(NO_SUCH_PAGE_STATUSES)],  # page 4 was reported
+        (401, 30),
+        (403, 30),
+        (429, 30),
+        (500, 30),
+        (503, 30),
+    ],
+)
+async def test_other_failures_of_the_last_page_fail_the_list(status: int, total: int) -> None:
+    """Only "no such page" (400, 404, 422) for a page past every reported end is an end; the
+    same answer for a page the server reported, or any other failure, is an error."""
+    pages = HeldPages(total)
+    fetcher = fetcher_of(pages)
+    await first_page(fetcher, pages)
+    await pages.until_started(2, 3, 4)
+    pages.answer(2)
+    pages.answer(3)
+    error = APIError("refused", status=status, code="refused")
+    pages.fail(4, error)
+    with pytest.raises(APIError) as caught:
+        [page async for page in drain(fetcher)]
+    assert caught.value is error
+
+
+async def test_shutdown_releases_a_waiting_consumer_and_aclose_waits_for_the_fetches() -> None:
+    pages = HeldPages(200)
+    fetcher = fetcher_of(pages, max_ahead=4)
+    await first_page(fetcher, pages)
+    await pages.until_started(2, 3, 4, 5)
+    consumer = asyncio.ensure_future(fetcher.next_page())
+    await waiting(fetcher)  # the consumer waits for page 2
+    fetcher.shutdown()
+    assert await asyncio.wait_for(consumer, GUARD) is None  # released, as if the list ended
+    await fetcher.aclose()
+    assert fetcher.tasks == {}
+    assert sorted(pages.cancelled) == [2, 3, 4, 5]
