@@ -2,14 +2,16 @@
 the refresh token (or the credentials when that fails), single flight, replayed once.
 
 Through a client: against an aioresponses mock of the token endpoint and the order list, and
-against a portal written by hand on 127.0.0.1 (tokens of odd lifetimes, failing renewals)."""
+against a portal written by hand on 127.0.0.1 (tokens of odd lifetimes, failing renewals); and
+the early renewal on its own, with a fake clock."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,8 +19,10 @@ from aiohttp import web
 from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 
-from yeastar_csss_async import APIError, AuthenticationError
-from yeastar_csss_async._auth import MIN_TOKEN_LIFETIME
+from yeastar_csss_async import APIError, AuthenticationError, _auth
+from yeastar_csss_async._auth import MIN_TOKEN_LIFETIME, TokenManager
+from yeastar_csss_async._errors import Redactor
+from yeastar_csss_async._yeastar_protocol import TokenGrant
 
 from tests._support.mocked import (
     BASE,
@@ -239,3 +243,83 @@ async def test_an_error_code_that_merely_contains_token_is_not_a_token_rejection
     assert caught.value.code == "token_quota_exceeded"
     assert portal.calls["token"] == 1
     assert portal.calls["orders"] == 1
+
+
+# --- early renewal, TokenManager on its own with a fake clock ---------------------------------
+
+
+class Grants:
+    """A token endpoint for a TokenManager: each request is answered by the next of
+    ``answers`` (a grant, an error to raise, or an event to wait for first)."""
+
+    def __init__(self, *answers: TokenGrant | Exception | asyncio.Event) -> None:
+        self.answers = list(answers)
+        self.grant_types: list[str] = []
+        self.holding = asyncio.Event()  # set while a request waits for its event
+
+    async def __call__(self, form: Mapping[str, str]) -> TokenGrant:
+        self.grant_types.append(form["grant_type"])
+        answer = self.answers.pop(0)
+        if isinstance(answer, asyncio.Event):
+            self.holding.set()
+            await answer.wait()
+            answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        assert isinstance(answer, TokenGrant), "an event is followed by an answer"
+        return answer
+
+
+def manager_on_a_fake_clock(
+    monkeypatch: pytest.MonkeyPatch, grants: Grants
+) -> tuple[TokenManager, list[float]]:
+    """A TokenManager whose clock (``time.monotonic`` in ``_auth``) reads ``now[0]``."""
+    now = [1000.0]
+    monkeypatch.setattr(_auth, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    return TokenManager(grants, "client-id", "client-secret", Redactor()), now
+
+
+async def test_an_early_renewal_that_fails_keeps_the_valid_token_and_tries_again_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A token of 100 s is renewed from 90 s on. At 95 s the renewal fails (the refresh and
+    the credentials both answer 503): the token, valid until 100 s, is still used, and the
+    renewal is tried again halfway to the expiry (97.5 s), not on every call before it."""
+    down = APIError("unavailable", status=503)
+    grants = Grants(TokenGrant("tok-1", "ref-1", 100.0), down, down, TokenGrant("tok-2", None, 100))
+    manager, now = manager_on_a_fake_clock(monkeypatch, grants)
+    try:
+        assert await manager.token() == "tok-1"
+        now[0] = 1095.0
+        assert await manager.token() == "tok-1"  # the renewal failed; the token is valid
+        assert grants.grant_types == ["pp_credentials", "refresh_token", "pp_credentials"]
+        now[0] = 1097.0
+        assert await manager.token() == "tok-1"
+        assert len(grants.grant_types) == 3  # not tried again yet
+        now[0] = 1098.0
+        assert await manager.token() == "tok-2"
+        assert grants.grant_types[3:] == ["pp_credentials"]  # the refused refresh token is gone
+    finally:
+        await manager.aclose()
+
+
+async def test_while_an_early_renewal_runs_every_caller_keeps_the_current_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answer = asyncio.Event()
+    grants = Grants(TokenGrant("tok-1", "ref-1", 100.0), answer, TokenGrant("tok-2", "ref-2", 100))
+    manager, now = manager_on_a_fake_clock(monkeypatch, grants)
+    try:
+        assert await manager.token() == "tok-1"
+        now[0] = 1095.0
+        renewing = asyncio.ensure_future(manager.token())  # starts the renewal, and waits
+        await asyncio.wait_for(grants.holding.wait(), GUARD)  # the refresh is under way
+        other = manager.token()
+        with pytest.raises(StopIteration) as returned:
+            other.send(None)  # returns without waiting for the renewal
+        assert returned.value.value == "tok-1"
+        answer.set()
+        assert await asyncio.wait_for(renewing, GUARD) == "tok-2"
+        assert await manager.token() == "tok-2"
+    finally:
+        await manager.aclose()
