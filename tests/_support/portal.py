@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -47,7 +47,7 @@ def order(n: int) -> dict[str, object]:
 
 
 def orders_page(
-    records: list[dict[str, object]],
+    records: Sequence[Mapping[str, object]],
     page_no: int,
     page_size: int,
     *,

@@ -41,7 +41,7 @@ def progress_line(
 ) -> str:
     """What a Progress started at t=0 draws at ``at`` seconds."""
     clock = [0.0]
-    monkeypatch.setattr(_export.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr("yeastar_csss_async.cli._export.time.monotonic", lambda: clock[0])
     stream = FakeTerminal()
     progress = _export.Progress(stream, "orders")
     clock[0] = at

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import subprocess
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -37,7 +38,7 @@ class Buffer:
         self.data += data
 
 
-def encode(encoder: TextEncoder, records: list[object]) -> bytes:
+def encode(encoder: TextEncoder, records: Sequence[object]) -> bytes:
     buffer = Buffer()
     encoder.begin(buffer)  # type: ignore[arg-type]
     encoder.encode(records, buffer)  # type: ignore[arg-type]

@@ -149,7 +149,9 @@ def assert_clean_stderr(stderr: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def web_app(make_client: Callable[[], YeastarPartnerClient]) -> AsyncIterator[TestClient]:
+async def web_app(
+    make_client: Callable[[], YeastarPartnerClient],
+) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     app = load_example("web_app").create_app(make_client)
     async with TestClient(TestServer(app, host="127.0.0.1")) as http:
         yield http

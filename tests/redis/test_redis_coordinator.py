@@ -273,13 +273,13 @@ async def test_cancelled_holders_and_waiters_leave_no_slot_behind(redis_url: str
             users = [asyncio.create_task(use()) for _ in range(2)]
             while await probe.zcard(key) < 2:  # noqa: ASYNC110 (the slots live in Redis)
                 await asyncio.sleep(0.005)
-            for task in users:
-                task.cancel() if cancel_first else go.set()
+            for user in users:
+                user.cancel() if cancel_first else go.set()
             await asyncio.sleep(0)  # each task is now in slot()'s exit, releasing
-            for task in users:
-                task.cancel()
-            results = await asyncio.gather(*users, return_exceptions=True)
-            assert all(isinstance(r, asyncio.CancelledError) for r in results), results
+            for user in users:
+                user.cancel()
+            outcomes = await asyncio.gather(*users, return_exceptions=True)
+            assert all(isinstance(r, asyncio.CancelledError) for r in outcomes), outcomes
             assert await probe.zcard(key) == 0
 
 

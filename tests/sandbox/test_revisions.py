@@ -13,6 +13,7 @@ import sys
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import msgspec
 import pytest
@@ -39,7 +40,16 @@ from yeastar_csss_async.sandbox._lists import SandboxList
 
 from tests._support.clients import FAST_RETRY
 
-SIZES = {"orders": 150, "products_per_line": 40, "package_orders": 60}
+
+class Sizes(TypedDict, total=False):
+    """The sizes of a SandboxData's lists."""
+
+    orders: int
+    products_per_line: int
+    package_orders: int
+
+
+SIZES: Sizes = {"orders": 150, "products_per_line": 40, "package_orders": 60}
 REVISED = {
     "orders": {"orderStatus", "totalAmount"},
     "products": {"planStatus", "planExpireDate"},
@@ -49,8 +59,18 @@ REVISED = {
 COMMAND = [sys.executable, "-m", "yeastar_csss_async"]
 
 
-def make(revision: int, *, seed: int = 5, generated: bool = False, **sizes: int) -> SandboxData:
-    return SandboxData(seed=seed, revision=revision, generated=generated, **{**SIZES, **sizes})  # type: ignore[arg-type]
+def make(
+    revision: int, *, seed: int = 5, generated: bool = False, **sizes: Unpack[Sizes]
+) -> SandboxData:
+    size = SIZES | sizes
+    return SandboxData(
+        seed=seed,
+        revision=revision,
+        generated=generated,
+        orders=size["orders"],
+        products_per_line=size["products_per_line"],
+        package_orders=size["package_orders"],
+    )
 
 
 def lists_of(data: SandboxData) -> dict[str, SandboxList]:
@@ -162,7 +182,7 @@ def test_step_counts_are_1_3_and_2_percent_and_at_least_one_each() -> None:
 )
 def test_one_step_adds_removes_and_changes_the_documented_records(
     revision: int,
-    sizes: dict[str, int],
+    sizes: Sizes,
 ) -> None:
     """Revision r+1 is revision r with exactly one step: the documented numbers of records
     added (keys never seen before), removed, and changed in the documented fields only; the

@@ -173,24 +173,31 @@ async def stored_rows(db_url: str, list_name: str, account: str) -> dict[Any, di
         return {(row.get("product_id"), row[listed.key]): dict(row) for row in result.mappings()}
 
 
+def json_object(model: object) -> dict[str, Any]:
+    """A model as the sync stores its payload: ``to_jsonable``'s dict."""
+    value = to_jsonable(model)
+    assert isinstance(value, dict)
+    return value
+
+
 async def sandbox_records(base_url: str, list_name: str) -> dict[Any, dict[str, Any]]:
     """Every record of the list, read directly from the sandbox, by the stored key."""
     found: dict[Any, dict[str, Any]] = {}
     if list_name == "package-orders":
         async with CSSSClient(SANDBOX_ACCESS_CODE, SANDBOX_SECRET, base_url=base_url) as csss:
-            async for order in csss.iter_package_orders():
-                found[None, order.order_code] = to_jsonable(order)  # type: ignore[assignment]
+            async for package_order in csss.iter_package_orders():
+                found[None, package_order.order_code] = json_object(package_order)
         return found
     async with YeastarPartnerClient(
         SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, base_url=base_url
     ) as client:
         if list_name == "orders":
             async for order in client.iter_orders():
-                found[None, order.id] = to_jsonable(order)  # type: ignore[assignment]
+                found[None, order.id] = json_object(order)
         else:
             for line in await client.list_subscription_products():
                 async for product in client.iter_products(line.product_id):
-                    found[line.product_id, product.product_no] = to_jsonable(product)  # type: ignore[assignment]
+                    found[line.product_id, product.product_no] = json_object(product)
     return found
 
 

@@ -50,7 +50,7 @@ def test_seed_000_orders_parse_field_by_field() -> None:
         order_status=OrderStatus.SUCCEED,
         order_type=OrderType.ONLINE,
         create_time=ms(1680256570000),
-        currency_code="USD",
+        currency_code=CurrencyCode.USD,
         total_amount=Decimal("130.00"),
         custom_reference_no="123456",
         invoice_no="MH3076943823830528000",

@@ -140,7 +140,7 @@ async def test_yeastar_permission_denied_code_is_a_permission_denied_error(
     yeastar: YeastarPartnerClient,
     status: int | None,
 ) -> None:
-    extra = {} if status is None else {"status": status}
+    extra: dict[str, Any] = {} if status is None else {"status": status}
     Answers(sandbox, 200, envelope("permission_denied", "not your product line", **extra))
     with pytest.raises(PermissionDeniedError) as caught:
         await yeastar.get_products_page(13)

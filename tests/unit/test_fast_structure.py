@@ -6,7 +6,7 @@ converter refuses; a fast-decoded page is the page the general path decodes."""
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from yeastar_csss_async import APIError, Order, PackageOrder, Product, ResponseFormatError
+from yeastar_csss_async import APIError, Order, PackageOrder, Page, Product, ResponseFormatError
 from yeastar_csss_async._converters import _DETAILED, _FAST, structure_items
 from yeastar_csss_async._csss_protocol import _fast_page as csss_fast_page
 from yeastar_csss_async._csss_protocol import decode_csss_envelope, decode_package_order_page
@@ -121,6 +121,7 @@ def test_the_fast_page_decoder_agrees_with_the_general_path(
         key = data.draw(st.sampled_from(sorted(target)), label="key")
         target[key] = data.draw(page_values, label="value")
     body = money_json(document)  # Decimals as JSON numbers with their digits
+    fast: Page[PackageOrder] | Page[Order | Product] | None
     if which == "package orders":
         fast = csss_fast_page(200, body, 1, 50)
         general = _general_or_refused(
@@ -129,7 +130,7 @@ def test_the_fast_page_decoder_agrees_with_the_general_path(
             )
         )
     else:
-        item = Order if which == "orders" else Product
+        item: type[Order | Product] = Order if which == "orders" else Product
         fast = yeastar_fast_page(200, body, item, 1, 25, None)
 
         def general_path() -> object:
@@ -156,6 +157,7 @@ def test_models_built_by_the_fast_paths_are_ordinary_frozen_instances(name: str)
     body = seed_text(name).encode()
     document = decode_json(body)
     assert isinstance(document, dict)
+    rows: Sequence[object]
     if name == "seed_001_query_order.json":
         records = document["data"]["package_order"]
         rows = decode_package_order_answer(200, body, page_no=1, page_size=10).items
