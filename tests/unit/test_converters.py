@@ -27,7 +27,7 @@ from yeastar_csss_async import (
     ServiceInfo,
     SubscriptionProduct,
 )
-from yeastar_csss_async._converters import _DETAILED, structure_items, structure_one
+from yeastar_csss_async._converters import structure_items, structure_one
 from yeastar_csss_async._wire import decode_json
 
 from tests._support.seeds import load_seed, ms, seed_text
@@ -170,6 +170,7 @@ def test_unknown_enum_values_and_unknown_keys_pass_without_error() -> None:
 def test_an_undocumented_enum_value_is_an_extra_member_of_its_enum(path: str) -> None:
     """Typed as the enum, whatever the vendor sends: ``order_status`` is an ``OrderStatus``
     holding exactly the value sent, equal to it, not listed among the documented members."""
+    from yeastar_csss_async._converters import _DETAILED
     from yeastar_csss_async._fast_structure import structure_fn
     from yeastar_csss_async._yeastar_protocol import decode_page_answer
 
