@@ -233,7 +233,7 @@ async def test_each_attempt_builds_its_request_afresh_before_taking_a_slot() -> 
 
     async with serve_app(server.app()) as url, opened(make_transport(url)) as transport:
         holder = asyncio.ensure_future(transport.send(get("/held"), label="held"))
-        await server.held.wait()  # the holder has the only slot
+        await asyncio.wait_for(server.held.wait(), GUARD)  # the holder has the only slot
         queued = asyncio.ensure_future(transport.send(build, label="flaky"))
         await asyncio.wait_for(built.wait(), GUARD)
         assert not holder.done()
@@ -261,7 +261,7 @@ async def test_each_attempt_renders_its_body_inside_the_slot() -> None:
 
     async with serve_app(server.app()) as url, opened(make_transport(url)) as transport:
         holder = asyncio.ensure_future(transport.send(get("/held"), label="held"))
-        await server.held.wait()
+        await asyncio.wait_for(server.held.wait(), GUARD)
         queued = asyncio.ensure_future(transport.send(build, label="flaky"))
         await asyncio.wait_for(built.wait(), GUARD)
         assert renders == []  # waiting for the slot: not rendered yet
@@ -360,7 +360,7 @@ async def test_a_429_pauses_the_account_before_its_slot_is_free() -> None:
     async with serve_app(app) as url, opened(make_transport(url, max_concurrency=4)) as transport:
         transport.link = link
         first = asyncio.ensure_future(transport.send(get("/orders"), label="first"))
-        await first_in.wait()  # the first request holds the account's only slot
+        await asyncio.wait_for(first_in.wait(), GUARD)  # it holds the account's only slot
         second = asyncio.ensure_future(transport.send(build, label="second"))
         await asyncio.wait_for(built.wait(), GUARD)  # and the second waits for it
         answer_429.set()
@@ -424,7 +424,7 @@ async def test_a_request_backing_off_gives_its_slot_to_the_next() -> None:
         transport.over = second_arrived
         async with opened(transport):
             first = asyncio.ensure_future(transport.send(get("/first"), label="first"))
-            await held.wait()  # the first request has the only slot
+            await asyncio.wait_for(held.wait(), GUARD)  # the first has the only slot
             queued = asyncio.ensure_future(transport.send(build_second, label="second"))
             await asyncio.wait_for(built.wait(), GUARD)  # the second waits for it
             hold_first.set()
