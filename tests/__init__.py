@@ -1,4 +1,4 @@
-"""The tests, laid out by what they test (see README, "Running the tests").
+"""The tests, laid out by what they test.
 
 * ``unit/``: one module per core module of the package (``test_paging.py`` for
   ``_paging.py``, ...): its promises, tested directly or through a client against a mock
