@@ -16,16 +16,16 @@ starts; the wall time runs from the first ``enqueue_sync`` (what ``yeastar-csss 
 sync orders`` calls) to the last ``sync_runs.finished_at``.
 
 Database: PostgreSQL when its binaries are there (a throwaway cluster from
-``tests/_postgres.py``, fsync off, a fresh database per run): processes write to it at
-once. SQLite takes one writer at a time, so N processes writing one file would measure its
-write lock, not the fleet; it is the fallback only, and the report says so.
+``tests/_support/postgres_server.py``, fsync off, a fresh database per run): processes write
+to it at once. SQLite takes one writer at a time, so N processes writing one file would
+measure its write lock, not the fleet; it is the fallback only, and the report says so.
 
 Checks, per run: every account has one complete ``sync_runs`` row with ``ORDERS`` new
 records and ``ORDERS`` rows in ``orders``; at every sandbox the peak of business requests
 in flight is <= ``MAX_CONCURRENCY`` and exactly one token was granted (a fresh Redis
 database per run, so no token is carried over). Note: with one job per account, one
 process at a time talks to an account; several processes sharing *one* account are
-checked by ``tests/test_fleet.py``.
+checked by ``tests/redis/test_fleet.py``.
 
 CPU: workers (the ``worker`` process and its children, from ``/proc``), the sandboxes
 (each measures itself), PostgreSQL (postmaster and backends) and redis-server, all over the
@@ -77,8 +77,9 @@ def account_names() -> list[str]:
 
 
 def redis_server() -> contextlib.AbstractContextManager[tuple[Any, str]]:
-    """A started throwaway redis-server (``tests/_redis.py``) and "", or None and why not."""
-    return test_service("_redis.py", "start_redis", "close")
+    """A started throwaway redis-server (``tests/_support/redis_server.py``) and "", or None
+    and why not."""
+    return test_service("redis_server", "start_redis", "close")
 
 
 def _cpu_of(pid: int) -> float:

@@ -556,7 +556,7 @@ def fleet_section(result: dict[str, Any]) -> tuple[list[str], list[Row]]:
         f"{cores} CPU-busy processes can run at once: past that, more workers only share the "
         "same cores. Each account here runs in one process at a time (one job per account); "
         "several processes sharing one account's token and limit are checked by "
-        "`tests/test_fleet.py`.",
+        "`tests/redis/test_fleet.py`.",
     ]
     limits = all(not s[n]["problems"] for n, _, _ in CONTENDERS)
     rows: list[Row] = []

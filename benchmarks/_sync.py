@@ -17,7 +17,7 @@ the same database):
 * sqlite first / no-op: ``async with SyncStore(url) as store: await sync_orders(store,
   client)`` into a fresh SQLite file, then the same again (nothing changed: 0 writes).
 * postgresql first / no-op: the same into a fresh database of a throwaway PostgreSQL 15
-  cluster (``tests/_postgres.py``: fsync and synchronous_commit off).
+  cluster (``tests/_support/postgres_server.py``: fsync and synchronous_commit off).
 
 The sandbox serves the orders from its own process (CPU share printed); the client's CPU is
 ``time.process_time()`` of this process (the aiosqlite thread included); PostgreSQL's CPU is
@@ -34,7 +34,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import gc
-import importlib.util
+import importlib
 import math
 import os
 import statistics
@@ -53,7 +53,8 @@ LATENCY = 0.05
 """Seconds the latency condition's sandbox waits before answering each request."""
 FIRST_TARGET, NOOP_TARGET = 1.5, 1.2
 CONTENDERS = ("export", "sqlite first", "sqlite no-op", "postgresql first", "postgresql no-op")
-TESTS = Path(__file__).resolve().parent.parent / "tests"
+ROOT = Path(__file__).resolve().parent.parent
+"""The checkout: the tests' helpers are imported from it as ``tests._support.*``."""
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -61,26 +62,20 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
-def test_service(filename: str, start: str, stop: str) -> Iterator[tuple[Any, str]]:
-    """A server the tests start (``tests/FILENAME``'s ``start()``, stopped with ``stop``)
-    and "", or None and why not (the rows that need it are then left out)."""
+def test_service(module_name: str, start: str, stop: str) -> Iterator[tuple[Any, str]]:
+    """A server the tests start (``tests/_support/MODULE_NAME.py``'s ``start()``, stopped
+    with ``stop``) and "", or None and why not (the rows that need it are then left out)."""
     try:
         import pytest  # the helpers skip a test with it when the service is missing
 
         skipped: type[BaseException] = pytest.skip.Exception
-        sys.path.insert(0, str(TESTS))  # a helper may import another by name
+        sys.path.insert(0, str(ROOT))  # the helpers import each other as tests._support.*
         try:
-            spec = importlib.util.spec_from_file_location(
-                f"_bench_{filename[:-3]}", TESTS / filename
-            )
-            assert spec is not None
-            assert spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
+            module = importlib.import_module(f"tests._support.{module_name}")
         finally:
-            sys.path.remove(str(TESTS))
+            sys.path.remove(str(ROOT))
     except Exception as error:  # pytest missing, or the helper moved
-        yield None, f"cannot load tests/{filename}: {error}"
+        yield None, f"cannot load tests/_support/{module_name}.py: {error}"
         return
     try:
         server = getattr(module, start)()
@@ -94,8 +89,9 @@ def test_service(filename: str, start: str, stop: str) -> Iterator[tuple[Any, st
 
 
 def postgres_server() -> contextlib.AbstractContextManager[tuple[Any, str]]:
-    """The tests' throwaway PostgreSQL cluster (``tests/_postgres.py``), or why not."""
-    return test_service("_postgres.py", "start_server", "stop")
+    """The tests' throwaway PostgreSQL cluster (``tests/_support/postgres_server.py``), or why
+    not."""
+    return test_service("postgres_server", "start_server", "stop")
 
 
 def postgres_cpu(datadir: Path) -> float:

@@ -1,4 +1,5 @@
-"""Shared fixtures, and the aioresponses shim for aiohttp >= 3.14.
+"""Shared fixtures, and the aioresponses shim for aiohttp >= 3.14 (helpers that tests import
+live in ``tests/_support``).
 
 aioresponses 0.7.9 builds ``aiohttp.ClientResponse`` without the ``stream_writer`` argument
 that aiohttp 3.14 made required (aioresponses issue #289; fix proposed in its PR #288, not
@@ -12,34 +13,25 @@ supports aiohttp 3.14.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import inspect
 import itertools
-import json
 import logging
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import aioresponses.core
 import pytest
-from aiohttp import web
 
-from yeastar_csss_async import CSSSClient, RetryPolicy, YeastarPartnerClient
+from yeastar_csss_async import CSSSClient, YeastarPartnerClient
 
-from _postgres import PostgresServer, start_server
-from _redis import DATABASES, RedisServer, start_redis
+from tests._support.clients import FAST_RETRY
+from tests._support.logs import ListHandler
+from tests._support.postgres_server import PostgresServer, start_server
+from tests._support.redis_server import DATABASES, RedisServer, start_redis
 
 if TYPE_CHECKING:
     from yeastar_csss_async.sandbox import Sandbox, SandboxConfig
-
-DATA = Path(__file__).parent / "data"
-
-FAST_RETRY = RetryPolicy(max_attempts=5, initial_backoff=0.001, max_backoff=0.01)
-"""Retries that back off for milliseconds, so fault tests stay quick."""
 
 
 class _FinishedStreamWriter:
@@ -56,21 +48,12 @@ def _patch_aioresponses() -> None:
             kwargs.setdefault("stream_writer", _FinishedStreamWriter())
             super().__init__(method, url, **kwargs)
 
-    aioresponses.core.ClientResponse = CompatClientResponse  # type: ignore[misc]
-    aioresponses.core._yca_patched = True  # type: ignore[attr-defined]
+    # setattr: the module's own name for the class (imported from aiohttp) is what it uses
+    setattr(aioresponses.core, "ClientResponse", CompatClientResponse)  # noqa: B010
+    setattr(aioresponses.core, "_yca_patched", True)  # noqa: B010
 
 
 _patch_aioresponses()
-
-
-def load_seed(name: str) -> Any:
-    """The JSON example of a seed page, as text decoded by the stdlib (tests/data)."""
-    return json.loads((DATA / name).read_text(encoding="utf-8"))
-
-
-def seed_text(name: str) -> str:
-    """The JSON example of a seed page, byte for byte as the seed shows it."""
-    return (DATA / name).read_text(encoding="utf-8")
 
 
 @pytest.fixture
@@ -127,18 +110,6 @@ async def csss(sandbox: Sandbox) -> AsyncIterator[CSSSClient]:
         yield client
 
 
-class ListHandler(logging.Handler):
-    """Collects every formatted record, with its arguments and exception text."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.texts: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = self.format(record)
-        self.texts.append(text + " " + repr(record.__dict__))
-
-
 @pytest.fixture
 def debug_log() -> Iterator[ListHandler]:
     """Every record of the library's logger at DEBUG, as text."""
@@ -152,61 +123,6 @@ def debug_log() -> Iterator[ListHandler]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
-
-
-def client_side_tasks() -> set[asyncio.Task[object]]:
-    """Tasks of this loop other than the current one and the sandbox server's own handlers
-    (which share the loop in end-to-end tests)."""
-    current = asyncio.current_task()
-    return {
-        task
-        for task in asyncio.all_tasks()
-        if task is not current
-        and not task.get_coro().__qualname__.startswith(  # type: ignore[union-attr]
-            ("RequestHandler.", "Server.", "BaseSelectorEventLoop._accept_connection")
-        )
-    }
-
-
-@contextlib.asynccontextmanager
-async def serve_app(app: web.Application) -> AsyncIterator[str]:
-    """Serve a hand-written aiohttp app on 127.0.0.1 (free port); yield its base URL."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
-@contextlib.asynccontextmanager
-async def serve_raw(answer: bytes, *, hold: bool = False) -> AsyncIterator[str]:
-    """A TCP server on 127.0.0.1 that reads a request head and writes ``answer`` as is (a
-    malformed HTTP response, a lying Content-Length...); with ``hold`` it then keeps the
-    connection open until the client leaves. Yields its base URL."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(answer)
-            await writer.drain()
-            if hold:
-                await reader.read()  # until the client closes
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 # -- PostgreSQL (a throwaway cluster per session; see tests/_postgres.py) ----------------------
@@ -262,34 +178,3 @@ def redis_url(redis_server: RedisServer) -> str:
     db = next(_redis_databases) % DATABASES
     redis_server.command("FLUSHDB", db=db)
     return redis_server.url(db)
-
-
-class OneRateLimit:
-    """A sandbox ``intercept`` that answers one orders page with 429 and ``Retry-After:
-    pause``, and records when every other orders request reached the handler (``time.
-    monotonic()``), to check who waited out the pause."""
-
-    def __init__(self, pause: float, page_no: int) -> None:
-        self.pause = pause
-        self.page_no = str(page_no)
-        self.limited: list[float] = []  # when the 429 was answered (once)
-        self.arrivals: list[float] = []
-
-    async def __call__(self, request: web.Request) -> web.StreamResponse | None:
-        from yeastar_csss_async.sandbox._app import ORDERS_PATH
-
-        if request.path != ORDERS_PATH:
-            return None
-        now = time.monotonic()
-        if not self.limited and request.query.get("pageNo") == self.page_no:
-            self.limited.append(now)
-            return web.json_response(
-                {"code": "too_many_requests"}, status=429, headers={"Retry-After": str(self.pause)}
-            )
-        self.arrivals.append(now)
-        return None
-
-    def during(self, margin: float) -> list[float]:
-        """Arrivals after the 429 and before the pause's end, less ``margin`` seconds."""
-        start = self.limited[0]
-        return [t for t in self.arrivals if start < t < start + self.pause - margin]

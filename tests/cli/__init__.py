@@ -1,0 +1,1 @@
+"""The ``yeastar-csss`` command (``yeastar_csss_async.cli``): subcommands, outputs, writers."""

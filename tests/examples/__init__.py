@@ -1,0 +1,1 @@
+"""The programs in ``examples/``, run against the sandbox and type-checked."""

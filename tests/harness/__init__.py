@@ -1,0 +1,1 @@
+"""The test harness's own services: the throwaway PostgreSQL server of ``tests/_support``."""

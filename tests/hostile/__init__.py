@@ -1,0 +1,1 @@
+"""Hostile servers and careless callers against the promises of the README's Guarantees."""

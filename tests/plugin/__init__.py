@@ -1,0 +1,1 @@
+"""The pytest plugin (``yeastar_csss_async.pytest_plugin``) as a user's test suite meets it."""

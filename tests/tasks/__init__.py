@@ -1,0 +1,1 @@
+"""The taskiq jobs (``yeastar_csss_async.tasks``) with a real redis-server and worker processes."""
