@@ -10,9 +10,10 @@ Sections: ``cpu`` (client CPU per order: raw aiohttp + json.loads dicts, the sam
 hand-written attrs class, the library), ``decode`` (one page through the library's decode path
 beside json.loads), ``faults`` (ordered vs unordered iteration under latency and faults),
 ``latency`` (wall time against concurrency, the sandbox and the pre-rendered server),
-``memory`` (peak traced memory streaming a long list) and ``sync`` (100,000 orders synced into
+``memory`` (peak traced memory streaming a long list), ``sync`` (100,000 orders synced into
 SQLite and PostgreSQL beside a plain export; needs the ``[sync]`` extra and PostgreSQL 15
-binaries, else its PostgreSQL rows are left out).
+binaries, else its PostgreSQL rows are left out) and ``renewals`` (client CPU per page after
+1,000 token renewals beside a fresh client, and CPU per renewal early and late).
 
 Opt-in, run only when named (``--only fleet``, about 3 minutes; not in the full run):
 ``fleet`` (1, 2 and 4 ``yeastar-csss worker`` processes syncing 8 sandbox accounts at 50 ms
@@ -45,13 +46,14 @@ import aiohttp
 from _cpu import cpu_comparison, decode_micro
 from _fleet import fleet_benchmark
 from _memory import peak_memory
+from _renewals import renewals_benchmark, renewals_section
 from _sync import sync_benchmark
 from _wall import latency_bound, ordered_vs_unordered
 
 from yeastar_csss_async import __version__
 
 RESULTS = Path(__file__).parent / "results"
-SECTIONS = ("cpu", "decode", "faults", "latency", "memory", "sync")
+SECTIONS = ("cpu", "decode", "faults", "latency", "memory", "sync", "renewals")
 OPT_IN = ("fleet",)
 """Sections run only when named with ``--only`` (not part of the full run)."""
 
@@ -101,6 +103,9 @@ async def run_section(name: str, quick: bool, results: dict[str, Any]) -> list[_
     elif name == "memory":
         results["memory"] = await peak_memory(quick)
         lines, rows = _report.memory_section(results["memory"], quick)
+    elif name == "renewals":
+        results["renewals"] = await renewals_benchmark(quick)
+        lines, rows = renewals_section(results["renewals"])
     elif name == "fleet":
         results["fleet"] = await fleet_benchmark(quick)
         lines, rows = _report.fleet_section(results["fleet"])

@@ -57,6 +57,15 @@ ROTATING_KEPT = 512
 renewals. Even at the shortest token lifetime the client trusts (1 s) that outlasts any
 request still holding one of them; at the documented 30 minutes it is days."""
 
+ANCHOR = 8
+STRIDE = 4
+"""How long forms are found: each form of ``ANCHOR + STRIDE - 1`` characters or more is
+indexed by its ``ANCHOR``-character windows at offsets 0 to ``STRIDE - 1``, and masking
+looks up the text's windows at every ``STRIDE``-th position (any occurrence of such a form
+covers one of them). The work per character of text is constant, whatever the number of
+secrets; shorter forms go into one regular expression."""
+_INDEXED = ANCHOR + STRIDE - 1
+
 
 class Redactor:
     """Replaces every known secret, in any of its usual encodings, with ``***``.
@@ -64,42 +73,131 @@ class Redactor:
     Encodings covered: as is, percent-encoded (``quote``/``quote_plus``, either hex case), JSON
     string escapes (ASCII or not), HTML escapes, Python repr escapes and Base64 (standard and
     URL-safe, padded or not). Fixed secrets (a client secret) are kept for good; rotating ones
-    (tokens, see :meth:`rotate`) only the newest ``ROTATING_KEPT``, so a client that runs for
-    weeks does not grow its pattern with every token it was ever issued.
+    (tokens, see :meth:`rotate`) only the newest ``ROTATING_KEPT``.
+
+    The cost does not grow with the secrets it knows: long forms are indexed by a few windows
+    of their text (see :data:`STRIDE`), and masking looks up windows of the runs of the text
+    made of the characters that forms hold (found by one regular expression over that
+    alphabet). A client that renewed its token a thousand times masks a text as fast as a new
+    one, and a renewal indexes the new token's forms only. Where forms overlap, the leftmost
+    is masked, and of those starting at one place the longest, as a regular expression of
+    the forms, longest first, would.
     """
 
-    __slots__ = ("_fixed", "_pattern", "_rotating")
+    __slots__ = ("_alphabet", "_fixed", "_index", "_rotating", "_runs", "_short", "_shorts")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # window -> (offset of the window in the form, form), leftmost start first, then longest
+        self._index: dict[str, list[tuple[int, str]]] = {}
+        self._shorts: dict[str, int] = {}  # forms too short to index -> secrets holding them
+        self._short: re.Pattern[str] | None = None
+        self._alphabet: set[str] = set()
+        self._runs: re.Pattern[str] | None = None
         self._fixed: set[str] = set()
         self._rotating: dict[str, set[str]] = {}  # secret -> its forms, oldest first
-        self._pattern: re.Pattern[str] | None = None
         for secret in secrets:
             if secret:
-                self._fixed |= _encodings(secret)
-        self._compile()
+                forms = _encodings(secret) - self._fixed
+                self._fixed |= forms
+                self._add(forms)
 
     def rotate(self, secret: str | None) -> None:
-        """Mask a rotating secret (a new access or refresh token) from now on."""
+        """Mask a rotating secret (a new access or refresh token) from now on; forget the
+        oldest once more than ``ROTATING_KEPT`` are kept. The work is that of the new
+        secret's forms (and the forgotten one's), never of the others."""
         if not secret or secret in self._rotating:
             return
-        self._rotating[secret] = _encodings(secret)
+        forms = _encodings(secret) - self._fixed
+        self._rotating[secret] = forms
+        self._add(forms)
         while len(self._rotating) > ROTATING_KEPT:
-            del self._rotating[next(iter(self._rotating))]
-        self._compile()
+            self._remove(self._rotating.pop(next(iter(self._rotating))))
 
-    def _compile(self) -> None:
-        forms = self._fixed.union(*self._rotating.values())
+    def _add(self, forms: set[str]) -> None:
+        shorts_changed = False
+        for form in forms:
+            if len(form) < _INDEXED:
+                self._shorts[form] = self._shorts.get(form, 0) + 1
+                shorts_changed = True
+                continue
+            # a form two kept secrets share is indexed twice, and removed once per secret
+            for offset in range(STRIDE):
+                entries = self._index.setdefault(form[offset : offset + ANCHOR], [])
+                entries.append((offset, form))
+                entries.sort(key=lambda entry: (-entry[0], -len(entry[1])))
+            new_chars = set(form) - self._alphabet
+            if new_chars:
+                self._alphabet |= new_chars
+                self._runs = re.compile(
+                    "[" + "".join(map(_class_char, sorted(self._alphabet))) + f"]{{{ANCHOR},}}"
+                )
+        if shorts_changed:
+            self._compile_short()
+
+    def _remove(self, forms: set[str]) -> None:
+        shorts_changed = False
+        for form in forms:
+            if len(form) < _INDEXED:
+                left = self._shorts.pop(form, 1) - 1
+                if left:
+                    self._shorts[form] = left
+                shorts_changed = True
+                continue
+            for offset in range(STRIDE):
+                window = form[offset : offset + ANCHOR]
+                entries = self._index.get(window, [])
+                if (offset, form) in entries:
+                    entries.remove((offset, form))
+                if not entries:
+                    self._index.pop(window, None)
+        # The alphabet is never shrunk: a character no form holds any more only makes some
+        # runs longer, never a form missed (and the tokens of one issuer share their alphabet).
+        if shorts_changed:
+            self._compile_short()
+
+    def _compile_short(self) -> None:
         # Longest first, so a form that contains another is masked whole.
-        alternatives = sorted(forms, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, alternatives))) if forms else None
+        alternatives = sorted(self._shorts, key=len, reverse=True)
+        self._short = re.compile("|".join(map(re.escape, alternatives))) if alternatives else None
 
     def __call__(self, text: str) -> str:
-        pattern = self._pattern
-        return text if pattern is None else pattern.sub(_MASK, text)
+        runs = self._runs
+        if runs is not None and self._index:
+            text = self._mask_indexed(text, runs)
+        short = self._short
+        return text if short is None else short.sub(_MASK, text)
+
+    def _mask_indexed(self, text: str, runs: re.Pattern[str]) -> str:
+        index = self._index
+        pieces: list[str] = []
+        kept = 0  # text[kept:] is not in pieces yet (and nothing before it may match)
+        for run in runs.finditer(text):
+            run_start, run_end = run.span()
+            position = -(-run_start // STRIDE) * STRIDE  # the first grid point in the run
+            while position + ANCHOR <= run_end:
+                entries = index.get(text[position : position + ANCHOR])
+                if entries is not None:
+                    floor = max(kept, run_start)
+                    for offset, form in entries:
+                        start = position - offset
+                        if start >= floor and text.startswith(form, start):
+                            pieces += (text[kept:start], _MASK)
+                            kept = start + len(form)
+                            position = -(-kept // STRIDE) * STRIDE - STRIDE
+                            break
+                position += STRIDE
+        if not pieces:
+            return text
+        pieces.append(text[kept:])
+        return "".join(pieces)
 
     def __repr__(self) -> str:
         return "Redactor(<secrets hidden>)"
+
+
+def _class_char(char: str) -> str:
+    """``char`` as it stands inside a regular expression's character class."""
+    return "\\" + char if char in "\\]^-[" else char
 
 
 def _no_redaction(text: str) -> str:
