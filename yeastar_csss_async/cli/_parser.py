@@ -105,6 +105,7 @@ credentials:
   csss_secret_env = "ACME_CSSS_SECRET"             # optional
   base_url = "https://..."                          # optional, both APIs
   max_concurrency = 8                               # optional, for the whole fleet
+  timeout = 30                                      # optional, seconds per request attempt
 
 A variable that is not set fails that account's jobs, naming the variable.
 """
@@ -147,6 +148,7 @@ def _number(
 _positive = _number(int, 1, sys.maxsize, "a whole number >= 1")
 _non_negative = _number(int, 0, sys.maxsize, "a whole number >= 0")
 _seconds = _number(float, 0, sys.float_info.max, "seconds >= 0")
+_positive_seconds = _number(float, 0.001, sys.float_info.max, "seconds > 0")
 _share = _number(float, 0, 1, "a number from 0 to 1")
 _port = _number(int, 0, 65535, "a port from 0 to 65535")
 
@@ -295,7 +297,16 @@ def _add_worker(worker: argparse.ArgumentParser) -> None:
         default=30.0,
         metavar="SECONDS",
         help="on SIGTERM, how long running jobs may take to finish before "
-        "they are cancelled and left for another worker (default 30)",
+        "they are cancelled and handed back for another worker (default 30)",
+    )
+    worker.add_argument(
+        "--claim-timeout",
+        type=_positive_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="a job whose worker stopped renewing its claim (killed, lost) for this long is "
+        "taken over by another worker; a running job's worker renews it every quarter of "
+        "this (default 30; the same for every worker of one queue)",
     )
 
 

@@ -65,7 +65,7 @@ async def run_worker(args: argparse.Namespace) -> int:
         async with SyncStore(args.db):
             pass
         return await _supervise(args)
-    broker = tasks.make_broker(args.redis, queue_name=args.queue)
+    broker = tasks.make_broker(args.redis, queue_name=args.queue, reclaim_after=args.claim_timeout)
     tasks.configure_worker(
         broker,
         tasks.WorkerSettings(
@@ -141,6 +141,8 @@ async def _supervise(args: argparse.Namespace) -> int:
         args.export_dir,
         "--shutdown-timeout",
         str(args.shutdown_timeout),
+        "--claim-timeout",
+        str(args.claim_timeout),
     ]
     children: list[asyncio.subprocess.Process] = []
     stopping: list[bool] = []

@@ -13,7 +13,7 @@ import attrs
 
 from .._base import env_values
 from .._errors import ConfigurationError
-from .._validation import require_positive_int
+from .._validation import require_positive_int, require_seconds
 
 __all__ = ["AccountConfig", "AccountsFileError", "load_accounts", "parse_accounts"]
 
@@ -24,7 +24,7 @@ _ENV_KEYS = (
     "csss_secret_env",
 )
 _URL_KEYS = ("base_url", "yeastar_base_url", "csss_base_url")
-_KNOWN_KEYS = frozenset((*_ENV_KEYS, *_URL_KEYS, "max_concurrency"))
+_KNOWN_KEYS = frozenset((*_ENV_KEYS, *_URL_KEYS, "max_concurrency", "timeout"))
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
 
@@ -41,7 +41,9 @@ class AccountConfig:
     ``*_env`` are names of environment variables, read when a job of the account first
     needs a client (:meth:`yeastar_credentials`, :meth:`csss_credentials`).
     ``base_url`` sets both APIs' address (a sandbox, a proxy); ``yeastar_base_url`` and
-    ``csss_base_url`` set one each and win over it.
+    ``csss_base_url`` set one each and win over it. ``timeout`` is the clients' seconds per
+    request attempt; a fleet-wide slot a dead worker held frees itself after twice that
+    (at least ``timeout`` + 5 s).
     """
 
     name: str
@@ -52,6 +54,7 @@ class AccountConfig:
     yeastar_base_url: str | None = None
     csss_base_url: str | None = None
     max_concurrency: int = 8
+    timeout: float = 30.0
 
     def yeastar_credentials(self, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
         """``(client_id, client_secret)`` from the environment, or a
@@ -159,4 +162,9 @@ def _account(name: str, table: Mapping[str, Any], here: str) -> AccountConfig:
             )
         except (TypeError, ValueError) as error:
             raise AccountsFileError(f"{here}.max_concurrency: {error}") from None
+    if "timeout" in table:
+        try:
+            options["timeout"] = require_seconds("timeout", table["timeout"])
+        except (TypeError, ValueError) as error:
+            raise AccountsFileError(f"{here}.timeout: {error}") from None
     return AccountConfig(name, **options)

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, TaskiqDepends, TaskiqEvents, TaskiqState
-from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
+from taskiq_redis import RedisAsyncResultBackend
 
 from .._errors import ConfigurationError
 from .._jsonable import to_jsonable
@@ -15,6 +15,7 @@ from .._lists import LISTS, list_spec
 from ..exports import BackgroundWriter, make_encoder, open_output
 from ..sync import sync_list
 from ._resources import WorkerResources, WorkerSettings
+from ._stream import JobStream
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -40,10 +41,10 @@ LIST_NAMES = tuple(LISTS)
 """The lists a job may name (the CLI's names)."""
 RESULT_TTL = 7 * 86400
 """Seconds a job's result (its summary or its error) stays in Redis."""
-RECLAIM_AFTER = 3600.0
-"""Seconds after which a job taken by a worker that never acknowledged it (killed, lost) is
-given to another worker. Longer than the longest sync: a job still running is not run twice
-(a second run of the same account and list would be refused anyway)."""
+RECLAIM_AFTER = 30.0
+"""Seconds without a heartbeat after which a job taken by a worker (killed, lost, cut off
+from Redis) is given to another worker. A running job's worker renews its claim every quarter
+of this, so a job still running is never taken over, however long it runs."""
 _STATE_KEY = "yeastar_csss"
 
 
@@ -53,26 +54,23 @@ def make_broker(
     queue_name: str = DEFAULT_QUEUE,
     results: bool = True,
     reclaim_after: float = RECLAIM_AFTER,
-) -> RedisStreamBroker:
-    """A taskiq-redis :class:`~taskiq_redis.RedisStreamBroker` on ``redis_url`` with
-    :func:`sync_job` and :func:`export_job` registered.
+) -> JobStream:
+    """A :class:`~._stream.JobStream` (taskiq-redis' stream broker, with claims kept alive by
+    a heartbeat) on ``redis_url`` with :func:`sync_job` and :func:`export_job` registered.
 
-    Jobs are acknowledged when their result is saved, so a job whose worker dies is given
-    to another worker ``reclaim_after`` seconds later. Jobs queued before any worker ever
-    started are not lost (the consumer group reads the stream from its start). With
+    A worker reads one job at a time, only when it has room to run it. Jobs are acknowledged
+    when their result is saved, so a job whose worker dies is given to another worker once
+    its claim has not been renewed for ``reclaim_after`` seconds, whether or not new jobs
+    arrive; a job cut off by a shutdown is handed back at once. Jobs queued before any worker
+    ever started are not lost (the consumer group reads the stream from its start). With
     ``results``, each job's outcome is kept in Redis for :data:`RESULT_TTL` seconds.
     """
-    broker = RedisStreamBroker(
+    broker = JobStream(
         redis_url,
+        claim_timeout=reclaim_after,
         queue_name=queue_name,
         consumer_group_name=f"{queue_name}:workers",
         consumer_id="0",
-        idle_timeout=int(reclaim_after * 1000),
-        unacknowledged_lock_timeout=30.0,
-        # One job per read: a worker claims a job only when it has
-        # room to run it. (taskiq-redis reads 100 at a time by default,
-        # and the first worker to read kept them while others idled.)
-        xread_count=1,
     )
     if results:
         broker = broker.with_result_backend(

@@ -98,6 +98,7 @@ class WorkerResources:
                 client_id,
                 client_secret,
                 max_concurrency=account.max_concurrency,
+                timeout=account.timeout,
                 coordinator=self.coordinator,
                 base_url=account.yeastar_base_url or YEASTAR.default_base_url,
             )
@@ -114,6 +115,7 @@ class WorkerResources:
                 access_code,
                 secret,
                 max_concurrency=account.max_concurrency,
+                timeout=account.timeout,
                 coordinator=self.coordinator,
                 base_url=account.csss_base_url or CSSS.default_base_url,
             )
