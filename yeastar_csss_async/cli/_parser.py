@@ -308,6 +308,31 @@ def _add_worker(worker: argparse.ArgumentParser) -> None:
         "taken over by another worker; a running job's worker renews it every quarter of "
         "this (default 30; the same for every worker of one queue)",
     )
+    _add_worker_observability(worker)
+
+
+def _add_worker_observability(worker: argparse.ArgumentParser) -> None:
+    worker.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port, "
+        "printed at start); with --workers N, one port for all N processes",
+    )
+    worker.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="the address the metrics listen on (default 127.0.0.1)",
+    )
+    worker.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="stderr lines as text or as one JSON object each; every line has its UTC time "
+        "and level, a job's lines its task id, account and list (default text)",
+    )
 
 
 def _add_enqueue(enqueue: argparse.ArgumentParser) -> None:

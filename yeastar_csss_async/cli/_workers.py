@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -14,8 +13,8 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-from ._messages import say
 from ._usage import UsageError
+from ._worker_watch import fleet_metrics, process_metrics, worker_logger, worker_logging
 
 __all__ = ["run_enqueue", "run_worker"]
 
@@ -57,14 +56,21 @@ async def run_worker(args: argparse.Namespace) -> int:
     """Run jobs until SIGTERM or SIGINT (then let running jobs finish: exit 0)."""
     tasks = _tasks()
     accounts, export_dir = _check_worker_options(tasks, args)
-    if args.workers > 1:
-        from ..sync import SyncStore
+    with worker_logging(tasks, args.log_format):
+        if args.workers > 1:
+            from ..sync import SyncStore
 
-        # Create or upgrade the tables once, here, rather than in N processes at once
-        # (their schema creations would race on a new database).
-        async with SyncStore(args.db):
-            pass
-        return await _supervise(args)
+            # Create or upgrade the tables once, here, rather than in N processes at once
+            # (their schema creations would race on a new database).
+            async with SyncStore(args.db):
+                pass
+            return await _supervise(tasks, args)
+        return await _run_one_worker(tasks, args, accounts, export_dir)
+
+
+async def _run_one_worker(
+    tasks: ModuleType, args: argparse.Namespace, accounts: Any, export_dir: str
+) -> int:
     broker = tasks.make_broker(args.redis, queue_name=args.queue, reclaim_after=args.claim_timeout)
     tasks.configure_worker(
         broker,
@@ -79,20 +85,23 @@ async def run_worker(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
 
     def ready() -> None:
-        say(f"worker {os.getpid()} ready: {len(accounts)} accounts, queue {args.queue}")
+        worker_logger.info(
+            "worker %d ready: %d accounts, queue %s", os.getpid(), len(accounts), args.queue
+        )
 
-    with _stop_on_signals(stop.set), _job_log():
+    with _stop_on_signals(stop.set):
         try:
-            await tasks.run_jobs(
-                broker,
-                stop,
-                max_jobs=args.jobs,
-                shutdown_timeout=args.shutdown_timeout,
-                on_ready=ready,
-            )
+            async with process_metrics(tasks, args):
+                await tasks.run_jobs(
+                    broker,
+                    stop,
+                    max_jobs=args.jobs,
+                    shutdown_timeout=args.shutdown_timeout,
+                    on_ready=ready,
+                )
         except (OSError, _redis_errors()) as error:
             raise _redis_failure(args.redis, error) from None
-    say(f"worker {os.getpid()} stopped")
+    worker_logger.info("worker %d stopped", os.getpid())
     return 0
 
 
@@ -116,8 +125,14 @@ def _check_worker_options(tasks: ModuleType, args: argparse.Namespace) -> tuple[
     return accounts, os.path.abspath(args.export_dir)
 
 
-async def _supervise(args: argparse.Namespace) -> int:
-    """``--workers N``: N worker processes; a signal is passed on to each of them."""
+async def _supervise(tasks: ModuleType, args: argparse.Namespace) -> int:
+    """``--workers N``: N worker processes; a signal is passed on to each of them. With
+    ``--metrics-port``, the children's metrics are served here, summed."""
+    with fleet_metrics(tasks, args) as env:
+        return await _supervise_children(args, env)
+
+
+async def _supervise_children(args: argparse.Namespace, env: dict[str, str] | None) -> int:
     argv = [
         sys.executable,
         "-m",
@@ -143,6 +158,8 @@ async def _supervise(args: argparse.Namespace) -> int:
         str(args.shutdown_timeout),
         "--claim-timeout",
         str(args.claim_timeout),
+        "--log-format",
+        args.log_format,
     ]
     children: list[asyncio.subprocess.Process] = []
     stopping: list[bool] = []
@@ -158,7 +175,9 @@ async def _supervise(args: argparse.Namespace) -> int:
         try:
             for _ in range(args.workers):
                 children.append(
-                    await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL)
+                    await asyncio.create_subprocess_exec(
+                        *argv, stdin=asyncio.subprocess.DEVNULL, env=env
+                    )
                 )
             waits = {asyncio.ensure_future(child.wait()): child for child in children}
             pending = set(waits)
@@ -168,9 +187,10 @@ async def _supervise(args: argparse.Namespace) -> int:
                 for finished in done:
                     status = finished.result()
                     if status != 0 and not stopping:
-                        say(
-                            f"yeastar-csss: worker {waits[finished].pid} exited with "
-                            f"status {status}: stopping the others"
+                        worker_logger.error(
+                            "worker %d exited with status %d: stopping the others",
+                            waits[finished].pid,
+                            status,
                         )
                         code = 1
                         stop()
@@ -199,26 +219,6 @@ def _stop_on_signals(callback: object) -> Iterator[None]:
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
-
-
-@contextlib.contextmanager
-def _job_log() -> Iterator[None]:
-    """One line on stderr per job done (the tasks log it at INFO)."""
-
-    class Line(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            with contextlib.suppress(Exception):
-                say(f"worker {os.getpid()}: {record.getMessage()}")
-
-    logger = logging.getLogger("yeastar_csss_async.tasks")
-    handler, level = Line(logging.INFO), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def _redis_errors() -> type[Exception]:

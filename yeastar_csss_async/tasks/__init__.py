@@ -19,6 +19,7 @@ each account's token, concurrency limit and 429 pause.
 from __future__ import annotations
 
 try:
+    import prometheus_client  # noqa: F401
     import taskiq  # noqa: F401
     import taskiq_redis  # noqa: F401
 except ImportError as error:  # pragma: no cover - exercised in a subprocess test
@@ -34,6 +35,7 @@ from ._broker import (
     LIST_NAMES,
     SYNC_TASK,
     configure_worker,
+    consumer_group,
     enqueue_export,
     enqueue_sync,
     export_job,
@@ -41,6 +43,9 @@ from ._broker import (
     sync_job,
     worker_resources,
 )
+from ._logging import LOG_FORMATS, JobContext, JobContextFilter, WorkerLogFormatter, current_job
+from ._metrics import read_client_stats_every, serve_metrics
+from ._observe import ObservedJob, job_observed
 from ._resources import WorkerResources, WorkerSettings
 from ._worker import run_jobs
 
@@ -48,19 +53,29 @@ __all__ = [
     "DEFAULT_QUEUE",
     "EXPORT_TASK",
     "LIST_NAMES",
+    "LOG_FORMATS",
     "SYNC_TASK",
     "AccountConfig",
     "AccountsFileError",
+    "JobContext",
+    "JobContextFilter",
+    "ObservedJob",
+    "WorkerLogFormatter",
     "WorkerResources",
     "WorkerSettings",
     "configure_worker",
+    "consumer_group",
+    "current_job",
     "enqueue_export",
     "enqueue_sync",
     "export_job",
+    "job_observed",
     "load_accounts",
     "make_broker",
     "parse_accounts",
+    "read_client_stats_every",
     "run_jobs",
+    "serve_metrics",
     "sync_job",
     "worker_resources",
 ]

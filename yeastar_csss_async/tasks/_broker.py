@@ -6,14 +6,23 @@ import contextlib
 import logging
 from typing import Any
 
-from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, TaskiqDepends, TaskiqEvents, TaskiqState
+from taskiq import (
+    AsyncBroker,
+    AsyncTaskiqDecoratedTask,
+    Context,
+    TaskiqDepends,
+    TaskiqEvents,
+    TaskiqState,
+)
 from taskiq_redis import RedisAsyncResultBackend
 
+from .._base import BaseClient
 from .._errors import ConfigurationError
 from .._jsonable import to_jsonable
-from .._lists import LISTS, list_spec
+from .._lists import LISTS, ListSpec, list_spec
 from ..exports import BackgroundWriter, make_encoder, open_output
 from ..sync import sync_list
+from ._observe import job_observed
 from ._resources import WorkerResources, WorkerSettings
 from ._stream import JobStream
 
@@ -23,6 +32,7 @@ __all__ = [
     "LIST_NAMES",
     "SYNC_TASK",
     "configure_worker",
+    "consumer_group",
     "enqueue_export",
     "enqueue_sync",
     "export_job",
@@ -48,6 +58,11 @@ of this, so a job still running is never taken over, however long it runs."""
 _STATE_KEY = "yeastar_csss"
 
 
+def consumer_group(queue_name: str) -> str:
+    """The Redis consumer group of the workers reading ``queue_name``."""
+    return f"{queue_name}:workers"
+
+
 def make_broker(
     redis_url: str,
     *,
@@ -69,7 +84,7 @@ def make_broker(
         redis_url,
         claim_timeout=reclaim_after,
         queue_name=queue_name,
-        consumer_group_name=f"{queue_name}:workers",
+        consumer_group_name=consumer_group(queue_name),
         consumer_id="0",
     )
     if results:
@@ -125,13 +140,16 @@ async def sync_job(
     account: str,
     list_name: str,
     resources: WorkerResources = TaskiqDepends(worker_resources),  # noqa: B008
+    context: Context = TaskiqDepends(),  # noqa: B008
 ) -> dict[str, Any]:
     """Job: sync list ``list_name`` of ``account`` into the worker's database. Its result is
     the run's :class:`~yeastar_csss_async.sync.SyncReport` as a dict."""
-    spec = list_spec(_check_list(list_name))
-    client = resources.client(account, spec.api)
-    report = await sync_list(resources.store, spec.name, client, account=account)
-    logger.info("%s: %s", account, report.summary(resources.store.display_url))
+    with job_observed(resources, context.message.task_id, account, list_name, "sync") as job:
+        spec = list_spec(_check_list(list_name))
+        client = resources.client(account, spec.api)
+        report = await sync_list(resources.store, spec.name, client, account=account)
+        job.sync_ended(report.status, report.seen)
+        logger.info("%s: %s", account, report.summary(resources.store.display_url))
     result = to_jsonable(report)
     assert isinstance(result, dict)
     return result
@@ -142,13 +160,23 @@ async def export_job(
     list_name: str,
     path: str,
     resources: WorkerResources = TaskiqDepends(worker_resources),  # noqa: B008
+    context: Context = TaskiqDepends(),  # noqa: B008
 ) -> dict[str, Any]:
     """Job: write every record of list ``list_name`` of ``account`` as JSON lines to
     ``path`` inside the worker's export directory. The file appears only when complete
     (written beside it, fsynced and renamed, as the CLI's exports are)."""
-    spec = list_spec(_check_list(list_name))
-    target = resources.export_path(path)
-    client = resources.client(account, spec.api)
+    with job_observed(resources, context.message.task_id, account, list_name, "export") as job:
+        spec = list_spec(_check_list(list_name))
+        target = resources.export_path(path)
+        client = resources.client(account, spec.api)
+        count = await _export_records(spec, client, target)
+        job.records(count)
+        logger.info("%s: %s: %d records -> %s", account, spec.name, count, target)
+    return {"account": account, "list": spec.name, "records": count, "path": target}
+
+
+async def _export_records(spec: ListSpec[Any], client: BaseClient, target: str) -> int:
+    """Write every record of ``spec``'s list to ``target``; how many there were."""
     count = 0
     async with contextlib.AsyncExitStack() as stack:
         output = open_output(target)  # no await before the writer owns it
@@ -161,8 +189,7 @@ async def export_job(
                 if page.items:
                     await writer.put(page.items)
                     count += len(page.items)
-    logger.info("%s: %s: %d records -> %s", account, spec.name, count, target)
-    return {"account": account, "list": spec.name, "records": count, "path": target}
+    return count
 
 
 async def enqueue_sync(broker: AsyncBroker, account: str, list_name: str) -> str:

@@ -122,6 +122,13 @@ class WorkerResources:
             self._csss[name] = client
         return client
 
+    def clients(self) -> list[tuple[str, str, BaseClient]]:
+        """Every client made so far, as ``(account, api name, client)``."""
+        return [
+            *((name, YEASTAR.name, client) for name, client in self._yeastar.items()),
+            *((name, CSSS.name, client) for name, client in self._csss.items()),
+        ]
+
     def export_path(self, name: str) -> str:
         """``name`` inside the export directory; a :class:`ConfigurationError` for a name
         that is absolute or climbs out of it."""
