@@ -13,9 +13,11 @@ import attrs
 
 from .._base import env_values
 from .._errors import ConfigurationError
+from .._lists import list_spec
 from .._validation import require_positive_int
+from ._cron import check_cron
 
-__all__ = ["AccountConfig", "AccountsFileError", "load_accounts", "parse_accounts"]
+__all__ = ["AccountConfig", "AccountsFileError", "Schedule", "load_accounts", "parse_accounts"]
 
 _ENV_KEYS = (
     "yeastar_client_id_env",
@@ -24,7 +26,8 @@ _ENV_KEYS = (
     "csss_secret_env",
 )
 _URL_KEYS = ("base_url", "yeastar_base_url", "csss_base_url")
-_KNOWN_KEYS = frozenset((*_ENV_KEYS, *_URL_KEYS, "max_concurrency"))
+_KNOWN_KEYS = frozenset((*_ENV_KEYS, *_URL_KEYS, "max_concurrency", "schedule"))
+_SCHEDULE_KEYS = frozenset(("list", "cron"))
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
 
@@ -35,13 +38,24 @@ class AccountsFileError(ConfigurationError):
 
 
 @attrs.frozen
+class Schedule:
+    """One ``[[accounts.NAME.schedule]]`` table: sync list ``list_name`` (a name of the list
+    registry) whenever the 5-field rule ``cron`` (in UTC; fields separated by single
+    spaces) is due."""
+
+    list_name: str
+    cron: str
+
+
+@attrs.frozen
 class AccountConfig:
     """One account of the accounts file: where its credentials are, not what they are.
 
     ``*_env`` are names of environment variables, read when a job of the account first
     needs a client (:meth:`yeastar_credentials`, :meth:`csss_credentials`).
     ``base_url`` sets both APIs' address (a sandbox, a proxy); ``yeastar_base_url`` and
-    ``csss_base_url`` set one each and win over it.
+    ``csss_base_url`` set one each and win over it. ``schedules``: when ``yeastar-csss
+    scheduler`` queues a sync of which list.
     """
 
     name: str
@@ -52,6 +66,7 @@ class AccountConfig:
     yeastar_base_url: str | None = None
     csss_base_url: str | None = None
     max_concurrency: int = 8
+    schedules: tuple[Schedule, ...] = ()
 
     def yeastar_credentials(self, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
         """``(client_id, client_secret)`` from the environment, or a
@@ -159,4 +174,33 @@ def _account(name: str, table: Mapping[str, Any], here: str) -> AccountConfig:
             )
         except (TypeError, ValueError) as error:
             raise AccountsFileError(f"{here}.max_concurrency: {error}") from None
+    if "schedule" in table:
+        options["schedules"] = _schedules(table["schedule"], f"{here}.schedule")
     return AccountConfig(name, **options)
+
+
+def _schedules(tables: object, here: str) -> tuple[Schedule, ...]:
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise AccountsFileError(f"{here}: expected [[{here.split(': ', 1)[-1]}]] tables")
+    schedules = []
+    for index, table in enumerate(tables):
+        at = f"{here}[{index}]"
+        unknown = sorted(set(table) - _SCHEDULE_KEYS)
+        if unknown:
+            raise AccountsFileError(f"{at}: unknown key {unknown[0]!r} (known: cron, list)")
+        missing = sorted(_SCHEDULE_KEYS - set(table))
+        if missing:
+            raise AccountsFileError(f"{at}: {missing[0]!r} is missing")
+        try:
+            list_name = list_spec(str(table["list"])).name
+        except ValueError as error:
+            raise AccountsFileError(f"{at}.list: {error}") from None
+        try:
+            cron = check_cron(table["cron"])
+        except ValueError as error:
+            raise AccountsFileError(f"{at}.cron: {error}") from None
+        schedule = Schedule(list_name, cron)
+        if schedule in schedules:
+            raise AccountsFileError(f"{at}: the same list and cron as an earlier schedule")
+        schedules.append(schedule)
+    return tuple(schedules)
