@@ -1,7 +1,8 @@
 """The dispatcher: runs the parsed command, each of which lives in a module of its own
 (``export`` in :mod:`._export`, ``sync`` in :mod:`._sync`, ``worker`` and ``enqueue`` in
-:mod:`._workers`, ``sandbox`` in :mod:`._sandbox`). The commands of an extra are imported only
-when they run, so a missing extra fails only its own commands."""
+:mod:`._workers`, ``scheduler`` in :mod:`._scheduler`, ``sandbox`` in :mod:`._sandbox`).
+The commands of an extra are imported only when they run, so a missing extra fails only its
+own commands."""
 
 from __future__ import annotations
 
@@ -51,6 +52,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
         from ._workers import run_enqueue
 
         return await run_enqueue(args)
+    if args.command == "scheduler":
+        from ._scheduler import run_scheduler
+
+        return await run_scheduler(args)
     from ._sandbox import run_sandbox_command
 
     return await run_sandbox_command(args)

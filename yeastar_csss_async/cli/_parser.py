@@ -34,6 +34,7 @@ examples:
   yeastar-csss sync orders --db postgresql://user:password@host/db
   yeastar-csss worker --redis redis://localhost:6379/0 --accounts accounts.toml --db URL
   yeastar-csss enqueue sync orders --account acme --redis redis://localhost:6379/0
+  yeastar-csss scheduler --accounts accounts.toml --redis redis://localhost:6379/0
   yeastar-csss sandbox --port 8080
 
 {credentials}
@@ -118,6 +119,22 @@ examples:
   yeastar-csss enqueue sync orders --account acme --redis redis://localhost:6379/0
   yeastar-csss enqueue export products --account acme --output acme-products.jsonl \\
       --redis redis://localhost:6379/0
+"""
+
+SCHEDULER_DESCRIPTION = """\
+Queue sync jobs for the workers (yeastar-csss worker) whenever a schedule of the accounts
+file is due, until SIGTERM or Ctrl-C (exit 0). Needs the [workers] extra. Schedules are
+tables of an account, any number each; cron rules have 5 fields and are read in UTC:
+
+  [[accounts.acme.schedule]]
+  list = "orders"          # orders, products or package-orders
+  cron = "*/15 * * * *"    # minute hour day-of-month month day-of-week (0 = Sunday)
+
+Run one scheduler per node: any number may run at once, and each due job is queued exactly
+once (the first scheduler to claim the due time in Redis queues it; the others skip it). A
+scheduler that starts or wakes late queues only the latest due time of the last minute, if
+no scheduler did. A send that takes more than 10 seconds is given up and logged; a Redis
+failure ends the scheduler (exit 1).
 """
 
 
@@ -220,6 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
             "enqueue",
             help="queue one sync or export job for the workers; prints its id",
             description=ENQUEUE_DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+    _add_scheduler(
+        commands.add_parser(
+            "scheduler",
+            help="queue the accounts file's scheduled syncs until SIGTERM (one per node)",
+            description=SCHEDULER_DESCRIPTION,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
     )
@@ -333,6 +358,16 @@ def _add_worker_observability(worker: argparse.ArgumentParser) -> None:
         help="stderr lines as text or as one JSON object each; every line has its UTC time "
         "and level, a job's lines its task id, account and list (default text)",
     )
+
+
+def _add_scheduler(scheduler: argparse.ArgumentParser) -> None:
+    scheduler.add_argument(
+        "--accounts",
+        required=True,
+        metavar="FILE",
+        help="the accounts file (TOML) with the schedules; the workers' file",
+    )
+    _add_jobs_queue(scheduler)
 
 
 def _add_enqueue(enqueue: argparse.ArgumentParser) -> None:

@@ -13,9 +13,11 @@ import attrs
 
 from .._base import env_values
 from .._errors import ConfigurationError
+from .._lists import list_spec
 from .._validation import require_positive_int, require_seconds
+from ._cron import check_cron
 
-__all__ = ["AccountConfig", "AccountsFileError", "load_accounts", "parse_accounts"]
+__all__ = ["AccountConfig", "AccountsFileError", "Schedule", "load_accounts", "parse_accounts"]
 
 _ENV_KEYS = (
     "yeastar_client_id_env",
@@ -24,7 +26,8 @@ _ENV_KEYS = (
     "csss_secret_env",
 )
 _URL_KEYS = ("base_url", "yeastar_base_url", "csss_base_url")
-_KNOWN_KEYS = frozenset((*_ENV_KEYS, *_URL_KEYS, "max_concurrency", "timeout"))
+_KNOWN_KEYS = frozenset((*_ENV_KEYS, *_URL_KEYS, "max_concurrency", "timeout", "schedule"))
+_SCHEDULE_KEYS = frozenset(("list", "cron"))
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
 
@@ -32,6 +35,16 @@ _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
 class AccountsFileError(ConfigurationError):
     """The accounts file is missing, not TOML, or says something this release does not
     understand; the text names the file and the key."""
+
+
+@attrs.frozen
+class Schedule:
+    """One ``[[accounts.NAME.schedule]]`` table: sync list ``list_name`` (a name of the list
+    registry) whenever the 5-field rule ``cron`` (in UTC; fields separated by single
+    spaces) is due."""
+
+    list_name: str
+    cron: str
 
 
 @attrs.frozen
@@ -44,6 +57,7 @@ class AccountConfig:
     ``csss_base_url`` set one each and win over it. ``timeout`` is the clients' seconds per
     request attempt; a fleet-wide slot a dead worker held frees itself after twice that
     (at least ``timeout`` + 5 s).
+    ``schedules``: when ``yeastar-csss scheduler`` queues a sync of which list.
     """
 
     name: str
@@ -55,6 +69,7 @@ class AccountConfig:
     csss_base_url: str | None = None
     max_concurrency: int = 8
     timeout: float = 30.0
+    schedules: tuple[Schedule, ...] = ()
 
     def yeastar_credentials(self, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
         """``(client_id, client_secret)`` from the environment, or a
@@ -167,4 +182,33 @@ def _account(name: str, table: Mapping[str, Any], here: str) -> AccountConfig:
             options["timeout"] = require_seconds("timeout", table["timeout"])
         except (TypeError, ValueError) as error:
             raise AccountsFileError(f"{here}.timeout: {error}") from None
+    if "schedule" in table:
+        options["schedules"] = _schedules(table["schedule"], f"{here}.schedule")
     return AccountConfig(name, **options)
+
+
+def _schedules(tables: object, here: str) -> tuple[Schedule, ...]:
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise AccountsFileError(f"{here}: expected [[{here.split(': ', 1)[-1]}]] tables")
+    schedules = []
+    for index, table in enumerate(tables):
+        at = f"{here}[{index}]"
+        unknown = sorted(set(table) - _SCHEDULE_KEYS)
+        if unknown:
+            raise AccountsFileError(f"{at}: unknown key {unknown[0]!r} (known: cron, list)")
+        missing = sorted(_SCHEDULE_KEYS - set(table))
+        if missing:
+            raise AccountsFileError(f"{at}: {missing[0]!r} is missing")
+        try:
+            list_name = list_spec(str(table["list"])).name
+        except ValueError as error:
+            raise AccountsFileError(f"{at}.list: {error}") from None
+        try:
+            cron = check_cron(table["cron"])
+        except ValueError as error:
+            raise AccountsFileError(f"{at}.cron: {error}") from None
+        schedule = Schedule(list_name, cron)
+        if schedule in schedules:
+            raise AccountsFileError(f"{at}: the same list and cron as an earlier schedule")
+        schedules.append(schedule)
+    return tuple(schedules)
