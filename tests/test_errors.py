@@ -42,6 +42,7 @@ from yeastar_csss_async.sandbox import SANDBOX_CLIENT_ID, Sandbox
 from conftest import FAST_RETRY, client_side_tasks, serve_app, serve_raw
 
 
+@pytest.mark.slow
 def test_fixed_secrets_are_masked_for_good_and_rotating_ones_while_recent() -> None:
     redact = Redactor(["client/secret+1"])
     tokens = [f"token{n:04d}xyz" for n in range(ROTATING_KEPT + 40)]
