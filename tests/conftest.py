@@ -56,6 +56,24 @@ def _patch_aioresponses() -> None:
 _patch_aioresponses()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        help="also run the tests marked slow (scale tests: a million ids, a million orders...)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the tests marked ``slow`` unless ``--run-slow`` is given (.ci/run gives it)."""
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow (a scale test): run it with --run-slow, as CI does")
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def mocked() -> Iterator[aioresponses.aioresponses]:
     """aioresponses for unit-level cases; loopback passes through to real servers."""

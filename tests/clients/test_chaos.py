@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 
+import pytest
 from aiohttp import web
 
 from yeastar_csss_async import RetryPolicy, YeastarPartnerClient
@@ -20,6 +21,7 @@ from tests._support.clients import client_side_tasks
 TOTAL = 100_000
 
 
+@pytest.mark.slow
 async def test_chaos_export_loses_and_repeats_nothing() -> None:
     config = SandboxConfig(
         orders=TOTAL, generated=True, fault_rate=0.1, retry_after=0.02, token_lifetime=3.0

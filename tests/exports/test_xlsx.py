@@ -400,6 +400,7 @@ def peak_bytes(path: Path, count: int) -> int:
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_whatever_the_record_count(tmp_path: Path) -> None:
     # Bound: an encoder that kept anything per record (the record, its row, one cell, one
     # string) would keep at least one Python object per extra record, and the smallest an

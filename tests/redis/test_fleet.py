@@ -5,13 +5,16 @@ every process, every record exact, and Redis going away mid-run failing clearly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from aiohttp import web
 
 from yeastar_csss_async.sandbox import Sandbox, SandboxConfig
@@ -71,18 +74,57 @@ async def test_a_fleet_shares_one_token_and_one_limit_and_reads_every_record(
     assert 1 < sandbox.stats.peak_in_flight <= LIMIT  # the account's limit, fleet-wide
 
 
+@contextlib.asynccontextmanager
+async def setting_on_pause(redis_url: str, paused: asyncio.Event) -> AsyncIterator[None]:
+    """Set ``paused`` once a fleet's pause (a key ``...:pause``) is set in the database of
+    ``redis_url``, as Redis keyspace events tell: seen even if the pause is over by the time
+    this process gets to read it."""
+    client = aioredis.from_url(redis_url)
+    db = client.connection_pool.connection_kwargs.get("db", 0)
+    await client.config_set("notify-keyspace-events", "E$")  # SET and the like, by key
+    try:
+        async with client.pubsub() as pubsub:
+
+            async def listen() -> None:
+                async for message in pubsub.listen():
+                    if message["type"] == "message" and message["data"].endswith(b":pause"):
+                        paused.set()
+
+            await pubsub.subscribe(f"__keyevent@{db}__:set")
+            await pubsub.get_message(timeout=None)  # subscribed: nothing set now is missed
+            listener = asyncio.create_task(listen())
+            try:
+                yield
+            finally:
+                listener.cancel()
+                await asyncio.wait([listener])
+    finally:
+        await client.config_set("notify-keyspace-events", "")
+        await client.aclose()
+
+
 async def test_a_429_seen_by_one_process_pauses_every_process(
     sandbox: Sandbox,
     redis_url: str,
 ) -> None:
     probe = OneRateLimit(pause=0.5, page_no=8)
-    sandbox.intercept = probe
-    # Each request takes 0.1 s, longer than setting the pause takes, so no slot turns over
-    # between the 429 and the pause: what arrives within it was already in flight.
-    sandbox.config.latency = 0.1
-    results = await run_fleet(sandbox, redis_url)
+    paused = asyncio.Event()
+
+    async def hold_answers_until_paused(request: web.Request) -> web.StreamResponse | None:
+        # Between the 429 and its pause in Redis, answers wait for the pause, so no slot turns
+        # over in between, however long setting the pause takes on a busy machine.
+        answer = await probe(request)
+        if answer is None and probe.limited and request.path == ORDERS_PATH:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(paused.wait(), HANG_GUARD / 4)  # a hang guard only
+        return answer
+
+    sandbox.intercept = hold_answers_until_paused
+    async with setting_on_pause(redis_url, paused):
+        results = await run_fleet(sandbox, redis_url)
     assert all(code == 0 for code, _ in results)
     assert probe.limited, "the 429 was never served"
+    assert paused.is_set(), "the 429 set no pause in Redis"
     # What reached the handler within the pause had its slot before the pause was set (it
     # is set before the 429's slot is free): the other slots in flight. Without the shared
     # pause the other three processes would go on sending for the whole half second.

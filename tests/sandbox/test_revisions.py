@@ -281,6 +281,7 @@ def test_revisions_must_be_whole_numbers_from_0() -> None:
 # --- a million generated orders -----------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_a_million_generated_orders_at_revision_3_are_never_materialized(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

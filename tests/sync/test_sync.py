@@ -209,6 +209,33 @@ async def test_a_run_cancelled_midway_is_recorded_failed_and_the_next_completes(
     assert (report.status, report.gone) == ("complete", 1)
 
 
+async def test_a_run_cancelled_in_a_batch_transaction_counts_only_what_was_committed(
+    store: SyncStore,
+) -> None:
+    """Ctrl-C can land while a batch's transaction is open: the batch rolls back, and the
+    failed run keeps the counts of the batches that were committed."""
+    first_written = asyncio.Event()
+
+    async def batches() -> AsyncIterator[tuple[dict[str, object], list[Order]]]:
+        yield {}, [Order(id=str(n)) for n in range(5)]
+        await first_written.wait()
+        yield {}, [Order(id=str(n)) for n in range(5, 10)]
+
+    def cancel_the_commit(*args: object) -> None:
+        raise asyncio.CancelledError  # as the cancellation of Ctrl-C would, at this await
+
+    def progress(report: SyncReport) -> None:  # the first batch is committed
+        sa.event.listen(store.engine.sync_engine, "commit", cancel_the_commit, once=True)
+        first_written.set()
+
+    with pytest.raises(asyncio.CancelledError):
+        await sync_batches(store, "orders", batches(), progress=progress)
+    [failed] = await store.runs()
+    assert (failed.status, failed.error) == ("failed", "CancelledError")
+    assert counts(failed) == (5, 5, 0, 0, 0)
+    assert sorted(await rows(store, "orders")) == [str(n) for n in range(5)]
+
+
 async def test_a_run_left_running_by_a_dead_process_is_marked_failed_by_the_next(
     store: SyncStore,
     sandbox: Sandbox,

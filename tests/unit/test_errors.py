@@ -37,6 +37,7 @@ from tests._support.clients import FAST_RETRY, client_side_tasks
 from tests._support.servers import serve_app, serve_raw
 
 
+@pytest.mark.slow
 def test_fixed_secrets_are_masked_for_good_and_rotating_ones_while_recent() -> None:
     redact = Redactor(["client/secret+1"])
     tokens = [f"token{n:04d}xyz" for n in range(ROTATING_KEPT + 40)]

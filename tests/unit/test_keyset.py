@@ -58,6 +58,7 @@ def test_dedupe_yields_each_key_once_exactly_like_a_plain_set(
     assert got == expected
 
 
+@pytest.mark.slow
 def test_sequential_ids_cost_a_few_bits_each() -> None:
     """A million order ids in sequence: 16 bitmaps of 8 KiB, not 90 MiB of strings."""
     numbers = _IntSet()
@@ -76,6 +77,7 @@ def test_sparse_ids_cost_two_bytes_each_plus_their_chunk() -> None:
     assert 49_999_001 not in numbers
 
 
+@pytest.mark.slow
 def test_compacting_a_million_order_ids_keeps_memory_small() -> None:
     seen = SeenKeys()
     tracemalloc.start()

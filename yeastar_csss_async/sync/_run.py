@@ -100,8 +100,8 @@ class SyncRun:
                 async with Backlog(batches) as backlog:
                     while (group := await backlog.next_group()) is not None:
                         await store.guard(self._write(group))
-                gone = await store.guard(self._mark_gone()) if self.mark_gone else 0
-                self.report = attrs.evolve(self.report, gone=gone)
+                if self.mark_gone:
+                    await store.guard(self._mark_gone())
                 await store.guard(self._finish("complete", None))
             except BaseException as error:
                 await self._fail(error)
@@ -226,7 +226,7 @@ class SyncRun:
             )
         return len(rows), new, changed, len(unchanged)
 
-    async def _save_counts(self, connection: AsyncConnection, **values: Any) -> None:
+    async def _save_counts(self, connection: AsyncConnection) -> None:
         report = self.report
         await connection.execute(
             sa.update(RUNS)
@@ -237,13 +237,13 @@ class SyncRun:
                 changed=report.changed,
                 unchanged=report.unchanged,
                 gone=report.gone,
-                **values,
             )
         )
 
-    async def _mark_gone(self) -> int:
-        """Stored records of this account (and scope) that this complete run did not see:
-        every record it saw has ``last_seen_at`` at or after the run's start."""
+    async def _mark_gone(self) -> None:
+        """Mark the stored records of this account (and scope) that this complete run did not
+        see gone, and count them: every record it saw has ``last_seen_at`` at or after the
+        run's start."""
         table = self.table.table
         where = [
             table.c.account == self.account,
@@ -255,12 +255,20 @@ class SyncRun:
             result = await connection.execute(
                 sa.update(table).where(*where).values(gone_at=max(_now(), self.started))
             )
-        return int(result.rowcount or 0)
+            self.report = attrs.evolve(self.report, gone=int(result.rowcount or 0))
+            await self._save_counts(connection)
 
     async def _finish(self, status: RunStatus, error: str | None) -> None:
+        """Record the run's end. The counts in its row stay the ones committed with the
+        records they count (by :meth:`_write` and :meth:`_mark_gone`): the report's may
+        include a batch whose transaction a cancellation rolled back."""
         finished = max(_now(), self.started)
         async with self.store.engine.begin() as connection:
-            await self._save_counts(connection, status=status, finished_at=finished, error=error)
+            await connection.execute(
+                sa.update(RUNS)
+                .where(RUNS.c.id == self.report.run_id)
+                .values(status=status, finished_at=finished, error=error)
+            )
         self.report = attrs.evolve(self.report, status=status, finished_at=finished, error=error)
 
     async def _fail(self, error: BaseException) -> None:
