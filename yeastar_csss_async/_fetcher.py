@@ -94,6 +94,10 @@ class PageFetcher(Generic[T]):
         pending = list(self.tasks)
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+            # Their done callbacks may not have run yet (Python 3.12 runs them after the
+            # waiter resumes): every fetch has ended, so none is in flight any more.
+            for task in pending:
+                self.tasks.pop(task, None)
 
     async def fail(self) -> None:
         error, self.error = self.error, None
@@ -192,7 +196,9 @@ class PageFetcher(Generic[T]):
             raise
 
     def _on_done(self, task: asyncio.Future[tuple[int, Page[T]]]) -> None:
-        slot = self.tasks.pop(task)
+        slot = self.tasks.pop(task, None)
+        if slot is None:  # already forgotten by aclose(), which waited for it
+            return
         if task.cancelled():
             return
         error = task.exception()
