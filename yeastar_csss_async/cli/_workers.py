@@ -37,6 +37,8 @@ async def run_enqueue(args: argparse.Namespace) -> int:
     tasks = _tasks()
     if not args.account.strip():
         raise UsageError("--account must not be empty")
+    if args.accounts is not None:
+        _check_account(tasks, args.accounts, args.account)
     broker = tasks.make_broker(args.redis, queue_name=args.queue, results=False)
     try:
         await broker.startup()
@@ -50,7 +52,24 @@ async def run_enqueue(args: argparse.Namespace) -> int:
         with contextlib.suppress(Exception):
             await broker.shutdown()
     print(task_id, flush=True)
+    if args.wait is not None:
+        from ._results import wait_for_result
+
+        return await wait_for_result(args.redis, args.queue, task_id, args.wait)
     return 0
+
+
+def _check_account(tasks: ModuleType, path: str, account: str) -> None:
+    """A :class:`UsageError` unless the accounts file ``path`` defines ``account``."""
+    try:
+        accounts = tasks.load_accounts(path)
+    except tasks.AccountsFileError as error:
+        raise UsageError(str(error)) from None
+    if account not in accounts:
+        raise UsageError(
+            f"unknown account {account!r}: {path} defines {', '.join(sorted(accounts))}; "
+            "nothing was queued"
+        )
 
 
 async def run_worker(args: argparse.Namespace) -> int:
@@ -117,18 +136,17 @@ def _check_worker_options(tasks: ModuleType, args: argparse.Namespace) -> tuple[
 
 
 async def _supervise(args: argparse.Namespace) -> int:
-    """``--workers N``: N worker processes; a signal is passed on to each of them."""
+    """``--workers N``: N worker processes; a signal is passed on to each of them. The
+    Redis and database URLs (passwords and all) and the accounts file reach them through
+    their environment variables, never their command line (which ``ps`` shows anyone)."""
+    from .._apis import ACCOUNTS_ENV, DB_ENV, REDIS_ENV
+
+    env = {**os.environ, REDIS_ENV: args.redis, DB_ENV: args.db, ACCOUNTS_ENV: args.accounts}
     argv = [
         sys.executable,
         "-m",
         "yeastar_csss_async",
         "worker",
-        "--redis",
-        args.redis,
-        "--accounts",
-        args.accounts,
-        "--db",
-        args.db,
         "--workers",
         "1",
         "--jobs",
@@ -156,7 +174,9 @@ async def _supervise(args: argparse.Namespace) -> int:
         try:
             for _ in range(args.workers):
                 children.append(
-                    await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL)
+                    await asyncio.create_subprocess_exec(
+                        *argv, stdin=asyncio.subprocess.DEVNULL, env=env
+                    )
                 )
             waits = {asyncio.ensure_future(child.wait()): child for child in children}
             pending = set(waits)
