@@ -65,7 +65,7 @@ result and enqueue --wait: the job has not finished); 130 interrupted; 143 termi
         + " and ".join(api.base_url_env for api in APIS.values())
         + " set the APIs' addresses (--base-url wins).",
         width=92,
-    )
+    ),
 )
 
 EXPORT_DESCRIPTION = """\

@@ -17,8 +17,8 @@ import time
 from datetime import datetime
 from typing import Any
 
+from ._fleet import redis_errors, redis_failure, tasks_module
 from ._messages import say
-from ._workers import _redis_errors, _redis_failure, _tasks
 
 __all__ = ["EX_TEMPFAIL", "run_result", "summary_line", "wait_for_result"]
 
@@ -37,13 +37,13 @@ async def run_result(args: argparse.Namespace) -> int:
 async def wait_for_result(redis_url: str, queue: str, task_id: str, wait: float | None) -> int:
     """Print the job's summary line (0), its error (1) or ``pending`` (75). ``wait``: seconds
     to wait for the result (``math.inf``: as long as it takes; None: look once)."""
-    tasks = _tasks()
+    tasks = tasks_module()
     broker = tasks.make_broker(redis_url, queue_name=queue, results=True)
     backend = broker.result_backend
     try:
         result = await _look(backend, task_id, wait)
-    except (OSError, _redis_errors()) as error:
-        raise _redis_failure(redis_url, error) from None
+    except (OSError, redis_errors()) as error:
+        raise redis_failure(redis_url, error) from None
     finally:
         with contextlib.suppress(Exception):
             await backend.shutdown()
@@ -51,8 +51,12 @@ async def wait_for_result(redis_url: str, queue: str, task_id: str, wait: float 
         print("pending", flush=True)
         return EX_TEMPFAIL
     if result.is_err:
-        error = result.error
-        say(f"error: {type(error).__name__}: {error}" if error is not None else "error: failed")
+        failure = result.error
+        say(
+            f"error: {type(failure).__name__}: {failure}"
+            if failure is not None
+            else "error: the job failed"
+        )
         return 1
     print(summary_line(result.return_value), flush=True)
     return 0
@@ -83,7 +87,7 @@ def summary_line(value: object) -> str:
             return f"{value.get('list')}: {value['records']} records -> {value['path']}"
         if "seen" in value:
             with contextlib.suppress(TypeError, ValueError, ImportError):
-                return _report(value).summary()
+                return str(_report(value).summary())
     return json.dumps(value, ensure_ascii=False, default=str)
 
 

@@ -22,8 +22,8 @@ import json
 import re
 from typing import Any
 
+from ._fleet import redis_errors, redis_failure
 from ._usage import UsageError
-from ._workers import _redis_errors, _redis_failure
 
 __all__ = ["read_status", "run_status"]
 
@@ -50,8 +50,8 @@ async def run_status(args: argparse.Namespace) -> int:
             namespace=args.namespace,
             dead_after=args.dead_after,
         )
-    except (OSError, _redis_errors()) as error:
-        raise _redis_failure(args.redis, error) from None
+    except (OSError, redis_errors()) as error:
+        raise redis_failure(args.redis, error) from None
     finally:
         with contextlib.suppress(Exception):
             await client.aclose()
@@ -97,7 +97,7 @@ async def _queue(
         return info, []
     info["waiting"] = await _lag(client, queue, group)
     pending = int(group.get("pending") or 0)
-    consumers = [
+    consumers: list[dict[str, Any]] = [
         {
             "name": str(consumer["name"]),
             "pending": int(consumer.get("pending") or 0),

@@ -14,22 +14,14 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
+from ._fleet import MISSING_EXTRA
+from ._fleet import redis_errors as _redis_errors
+from ._fleet import redis_failure as _redis_failure
+from ._fleet import tasks_module as _tasks
 from ._messages import say
 from ._usage import UsageError
 
 __all__ = ["run_enqueue", "run_worker"]
-
-MISSING_EXTRA = (
-    "worker and enqueue need the [workers] extra: pip install 'yeastar-csss-async[workers]'"
-)
-
-
-def _tasks() -> ModuleType:
-    try:
-        from .. import tasks
-    except ImportError:
-        raise UsageError(MISSING_EXTRA) from None
-    return tasks
 
 
 async def run_enqueue(args: argparse.Namespace) -> int:
@@ -237,18 +229,3 @@ def _job_log() -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
-
-
-def _redis_errors() -> type[Exception]:
-    from redis.exceptions import RedisError
-
-    return RedisError
-
-
-def _redis_failure(url: str, error: BaseException) -> Exception:
-    from .._redaction import shorten
-    from ..redis import CoordinatorError, display_url
-
-    return CoordinatorError(
-        f"Redis at {display_url(url)} failed: {shorten(f'{type(error).__name__}: {error}')}"
-    )
