@@ -56,12 +56,15 @@ def test_an_option_given_wins_over_its_variable_and_a_variable_fills_the_rest() 
     optional = namespace("enqueue", redis=None, accounts=None)
     apply_environment(optional, {REDIS_ENV: "redis://h/0", ACCOUNTS_ENV: "  "})
     assert (optional.redis, optional.accounts) == ("redis://h/0", None)  # blank is unset
+    redis = f"--redis URL or the environment variable {REDIS_ENV}"
     for command, attrs, missing in (
-        ("worker", {"db": None, "redis": "redis://h/0", "accounts": "a"}, f"--db URL or the environment variable {DB_ENV}"),
-        ("worker", {"db": "sqlite://", "redis": "redis://h/0", "accounts": None}, f"--accounts FILE or the environment variable {ACCOUNTS_ENV}"),
-        ("status", {"redis": None}, f"--redis URL or the environment variable {REDIS_ENV}"),
-        ("result", {"redis": None}, f"--redis URL or the environment variable {REDIS_ENV}"),
-        ("enqueue", {"redis": None, "accounts": None}, f"--redis URL or the environment variable {REDIS_ENV}"),
+        ("worker", {"db": None, "redis": "redis://h/0", "accounts": "a"},
+         f"--db URL or the environment variable {DB_ENV}"),
+        ("worker", {"db": "sqlite://", "redis": "redis://h/0", "accounts": None},
+         f"--accounts FILE or the environment variable {ACCOUNTS_ENV}"),
+        ("status", {"redis": None}, redis),
+        ("result", {"redis": None}, redis),
+        ("enqueue", {"redis": None, "accounts": None}, redis),
     ):  # fmt: skip
         with pytest.raises(UsageError) as caught:
             apply_environment(namespace(command, **attrs), {})

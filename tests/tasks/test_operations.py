@@ -8,11 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
@@ -23,7 +21,7 @@ from yeastar_csss_async.sandbox import Sandbox, SandboxConfig
 from yeastar_csss_async.tasks import DEFAULT_QUEUE
 
 from tests._support.postgres_server import PostgresServer
-from tests._support.redis_server import RedisServer
+from tests._support.redis_server import RedisServer, password_url
 from tests.tasks.test_tasks import ENV, READY_TIMEOUT, Worker, accounts_toml
 
 COMMAND = [sys.executable, "-m", "yeastar_csss_async"]
@@ -37,15 +35,9 @@ ORDERS = 37
 
 @pytest.fixture
 def redis_password_url(redis_server: RedisServer, redis_url: str) -> Iterator[str]:
-    """``redis_url`` as an ACL user with a real password (the default user stays open for the
-    other tests of the session)."""
-    user, password = f"ops-{secrets.token_hex(4)}", f"pw-{secrets.token_hex(12)}"
-    redis_server.command("ACL", "SETUSER", user, "on", f">{password}", "~*", "&*", "+@all")
-    rest = redis_url.split("://", 1)[1]
-    try:
-        yield f"redis://{user}:{quote(password)}@{rest}"
-    finally:
-        redis_server.command("ACL", "DELUSER", user)
+    """``redis_url`` as an ACL user with a real password."""
+    with password_url(redis_server, redis_url) as url:
+        yield url
 
 
 def password_of(url: str) -> str:
@@ -151,7 +143,8 @@ async def test_worker_children_get_the_urls_through_the_environment_never_their_
                     assert password not in line
             if given == "environment":
                 line = cmdline(running.process.pid)
-                assert "redis://" not in line and "postgresql" not in line
+                assert "redis://" not in line
+                assert "postgresql" not in line
                 for password in passwords:
                     assert password not in line
             # The password-bearing URLs work from the environment alone: queue, wait, read.
