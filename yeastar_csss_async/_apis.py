@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["APIS", "CSSS", "YEASTAR", "ApiSpec"]
+__all__ = ["ACCOUNTS_ENV", "APIS", "CSSS", "DB_ENV", "REDIS_ENV", "YEASTAR", "ApiSpec"]
 
 
 @attrs.frozen
@@ -52,3 +52,13 @@ CSSS = ApiSpec(
 
 APIS: dict[str, ApiSpec] = {api.name: api for api in (YEASTAR, CSSS)}
 """Every API by name."""
+
+# -- where the commands run: the defaults of --db, --redis and --accounts -------------------
+
+DB_ENV = "YEASTAR_CSSS_DB"
+"""The default of ``--db`` (``sync``, ``worker``): a database URL, password and all, kept off
+the command line."""
+REDIS_ENV = "YEASTAR_CSSS_REDIS"
+"""The default of ``--redis`` (``worker``, ``enqueue``, ``result``, ``status``)."""
+ACCOUNTS_ENV = "YEASTAR_CSSS_ACCOUNTS"
+"""The default of ``--accounts`` (``worker``, ``enqueue``): the accounts file."""

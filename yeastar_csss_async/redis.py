@@ -407,6 +407,7 @@ class RedisAccountLink(AccountLink):
                 "expires_at": token.expires_at,
                 "refresh_token": token.refresh_token,
                 "refresh_expires_at": token.refresh_expires_at,
+                "stored_at": time.time(),  # for `yeastar-csss status`' token age only
             }
         )
         secrets = [s for s in (token.access_token, token.refresh_token) if s]

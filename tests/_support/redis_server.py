@@ -17,12 +17,14 @@ import atexit
 import contextlib
 import io
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests._support.postgres_server import free_port, log_tail, skip_or_fail
@@ -226,3 +228,15 @@ def start_redis() -> RedisServer:
         server.close()
         raise
     return server
+
+
+@contextlib.contextmanager
+def password_url(server: RedisServer, url: str) -> Iterator[str]:
+    """``url`` (a database of ``server``) as a new ACL user with a real password, removed on
+    exit; the default user stays open for the other tests of the session."""
+    user, password = f"u-{secrets.token_hex(4)}", f"pw-{secrets.token_hex(12)}"
+    server.command("ACL", "SETUSER", user, "on", f">{password}", "~*", "&*", "+@all")
+    try:
+        yield f"redis://{user}:{password}@{url.split('://', 1)[1]}"
+    finally:
+        server.command("ACL", "DELUSER", user)

@@ -1,8 +1,10 @@
 """The dispatcher: runs the parsed command, each of which lives in a module of its own
 (``export`` in :mod:`._export`, ``sync`` in :mod:`._sync`, ``worker`` and ``enqueue`` in
-:mod:`._workers`, ``scheduler`` in :mod:`._scheduler`, ``sandbox`` in :mod:`._sandbox`).
-The commands of an extra are imported only when they run, so a missing extra fails only its
-own commands."""
+:mod:`._workers`, ``scheduler`` in :mod:`._scheduler`, ``result`` in :mod:`._results`,
+``status`` in :mod:`._status`, ``sandbox`` in :mod:`._sandbox`). ``--db``, ``--redis`` and
+``--accounts`` left unset take their environment variables first (:mod:`._defaults`). The
+commands of an extra are imported only when they run, so a missing extra fails only its own
+commands."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import argparse
 import asyncio
 import contextlib
 import signal
+
+from ._defaults import apply_environment
 
 __all__ = ["run"]
 
@@ -36,6 +40,7 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def _dispatch(args: argparse.Namespace) -> int:
+    apply_environment(args)
     if args.command == "export":
         from ._export import run_export
 
@@ -56,6 +61,14 @@ async def _dispatch(args: argparse.Namespace) -> int:
         from ._scheduler import run_scheduler
 
         return await run_scheduler(args)
+    if args.command == "result":
+        from ._results import run_result
+
+        return await run_result(args)
+    if args.command == "status":
+        from ._status import run_status
+
+        return await run_status(args)
     from ._sandbox import run_sandbox_command
 
     return await run_sandbox_command(args)

@@ -10,11 +10,12 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from .._apis import APIS
+from .._apis import ACCOUNTS_ENV, APIS, DB_ENV, REDIS_ENV
 from .._lists import LISTS as _LIST_SPECS
 from .._version import __version__
 from ..exports import FORMATS
 from ..sandbox import SandboxConfig
+from ._ops_parser import OPS_HELP, add_result, add_status
 
 __all__ = ["LISTS", "build_parser", "check_base_url"]
 
@@ -35,13 +36,25 @@ examples:
   yeastar-csss worker --redis redis://localhost:6379/0 --accounts accounts.toml --db URL
   yeastar-csss enqueue sync orders --account acme --redis redis://localhost:6379/0
   yeastar-csss scheduler --accounts accounts.toml --redis redis://localhost:6379/0
+  yeastar-csss result TASK_ID --redis redis://localhost:6379/0
+  yeastar-csss status --redis redis://localhost:6379/0
   yeastar-csss sandbox --port 8080
 
 {credentials}
 
-exit codes: 0 done; 1 API, network or I/O error; 2 usage or configuration; 130 interrupted;
-143 terminated (SIGTERM); 141 the reader of the output went away (| head).
+{environment}
+
+exit codes: 0 done; 1 API, network or I/O error (result: the job failed); 2 usage or
+configuration; 75 try again later (sync: another sync of the account and list is running;
+result and enqueue --wait: the job has not finished); 130 interrupted; 143 terminated
+(SIGTERM); 141 the reader of the output went away (| head).
 """.format(
+    environment=textwrap.fill(
+        f"{DB_ENV}, {REDIS_ENV} and {ACCOUNTS_ENV} are the defaults of --db, --redis and "
+        "--accounts of every command that takes them (an option given wins), so no password "
+        "has to be on a command line.",
+        width=92,
+    ),
     credentials=textwrap.fill(
         "credentials: "
         + "; ".join(
@@ -53,7 +66,7 @@ exit codes: 0 done; 1 API, network or I/O error; 2 usage or configuration; 130 i
         + " and ".join(api.base_url_env for api in APIS.values())
         + " set the APIs' addresses (--base-url wins).",
         width=92,
-    )
+    ),
 )
 
 EXPORT_DESCRIPTION = """\
@@ -85,7 +98,7 @@ did not see as gone. One summary line per list:
 Tables: orders, products, package_orders (one column per field, plus payload,
 first_seen_at, last_seen_at, changed_at, gone_at) and sync_runs. Needs the [sync] extra:
 pip install 'yeastar-csss-async[sync]'. A second sync of the same account and list while
-one runs is refused.
+one runs is refused with exit code 75 (EX_TEMPFAIL: try again later); other failures exit 1.
 """
 
 
@@ -119,6 +132,12 @@ examples:
   yeastar-csss enqueue sync orders --account acme --redis redis://localhost:6379/0
   yeastar-csss enqueue export products --account acme --output acme-products.jsonl \\
       --redis redis://localhost:6379/0
+  yeastar-csss enqueue sync orders --account acme --accounts accounts.toml --wait 600
+
+With --accounts (or YEASTAR_CSSS_ACCOUNTS), an account the file does not define is refused
+(exit 2) and nothing is queued. With --wait, the task id is printed, then the job's summary
+line once it is done: exit 0 done, 1 the job failed (its error on stderr), 75 not finished
+within SECONDS (--wait alone waits as long as it takes).
 """
 
 SCHEDULER_DESCRIPTION = """\
@@ -248,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
     )
+    for name, add in (("result", add_result), ("status", add_status)):
+        ops = commands.add_parser(name, **OPS_HELP[name])  # type: ignore[arg-type]
+        _add_jobs_queue(ops)
+        add(ops)
     return parser
 
 
@@ -264,10 +287,11 @@ def check_redis_url(text: str) -> str:
 def _add_jobs_queue(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--redis",
-        required=True,
+        default=None,
         type=check_redis_url,
         metavar="URL",
-        help="the Redis the jobs go through: redis://[:PASSWORD@]HOST:PORT/DB",
+        help="the Redis the jobs go through: redis://[:PASSWORD@]HOST:PORT/DB "
+        f"(default: ${REDIS_ENV})",
     )
     parser.add_argument(
         "--queue",
@@ -280,13 +304,17 @@ def _add_jobs_queue(parser: argparse.ArgumentParser) -> None:
 def _add_worker(worker: argparse.ArgumentParser) -> None:
     _add_jobs_queue(worker)
     worker.add_argument(
-        "--accounts", required=True, metavar="FILE", help="the accounts file (TOML; see above)"
+        "--accounts",
+        default=None,
+        metavar="FILE",
+        help=f"the accounts file (TOML; see above; default: ${ACCOUNTS_ENV})",
     )
     worker.add_argument(
         "--db",
-        required=True,
+        default=None,
         metavar="URL",
-        help="the database syncs write to: sqlite:///FILE or postgresql://USER:PASSWORD@HOST/DB",
+        help="the database syncs write to: sqlite:///FILE or postgresql://USER:PASSWORD@HOST/DB "
+        f"(default: ${DB_ENV})",
     )
     worker.add_argument(
         "--workers",
@@ -391,6 +419,23 @@ def _add_enqueue(enqueue: argparse.ArgumentParser) -> None:
             help="an account of the workers' accounts file",
         )
         _add_jobs_queue(parser)
+        parser.add_argument(
+            "--accounts",
+            default=None,
+            metavar="FILE",
+            help="refuse an account this accounts file does not define (default: "
+            f"${ACCOUNTS_ENV}; without either, any name is queued)",
+        )
+        parser.add_argument(
+            "--wait",
+            nargs="?",
+            type=_seconds,
+            const=math.inf,
+            default=None,
+            metavar="SECONDS",
+            help="then wait for the job and print its summary line: exit 0 done, 1 failed, "
+            "75 not finished within SECONDS (default: as long as it takes)",
+        )
     export.add_argument(
         "--output",
         "-o",
@@ -420,10 +465,10 @@ def _add_sync(sync: argparse.ArgumentParser) -> None:
     )
     sync.add_argument(
         "--db",
-        default="sqlite:///yeastar-csss.db",
+        default=None,
         metavar="URL",
-        help="the database: sqlite:///FILE (default sqlite:///yeastar-csss.db, "
-        "in the working directory) or postgresql://USER:PASSWORD@HOST/DB",
+        help="the database: sqlite:///FILE or postgresql://USER:PASSWORD@HOST/DB "
+        f"(default: ${DB_ENV}, else sqlite:///yeastar-csss.db in the working directory)",
     )
     sync.add_argument(
         "--account",

@@ -11,9 +11,11 @@ import os
 from collections.abc import Iterator
 from types import ModuleType
 
+from ._fleet import redis_errors as _redis_errors
+from ._fleet import redis_failure as _redis_failure
 from ._messages import say
 from ._usage import UsageError
-from ._workers import _redis_errors, _redis_failure, _stop_on_signals
+from ._workers import _stop_on_signals
 
 __all__ = ["run_scheduler"]
 

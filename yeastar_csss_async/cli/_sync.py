@@ -20,13 +20,16 @@ if TYPE_CHECKING:
 __all__ = ["run_sync"]
 
 MISSING_EXTRA = "sync needs the [sync] extra: pip install 'yeastar-csss-async[sync]'"
+EX_TEMPFAIL = 75
+"""The exit code of a sync refused because another sync of its account and list is running
+(sysexits.h: a temporary failure, try again later)."""
 
 
 async def run_sync(args: argparse.Namespace) -> int:
     """Sync the list(s) ``args.kind`` into ``args.db`` for ``args.account``; one summary
     line per list (unless quiet)."""
     try:
-        from ..sync import SyncError, SyncStore
+        from ..sync import SyncError, SyncLockedError, SyncStore
     except ImportError:
         raise UsageError(MISSING_EXTRA) from None
     check_scope_options(args)
@@ -44,7 +47,11 @@ async def run_sync(args: argparse.Namespace) -> int:
         except ImportError as error:  # the database's driver is missing: configuration
             raise UsageError(str(error)) from None
         for spec in specs:
-            report = await _sync_list(spec, store, clients[spec.api.name], args)
+            try:
+                report = await _sync_list(spec, store, clients[spec.api.name], args)
+            except SyncLockedError as error:  # the line main() prints for any error
+                say(f"error: {type(error).__name__}: {error}")
+                return EX_TEMPFAIL
             if not args.quiet:
                 say(report.summary(store.display_url))
         if args.kind == "all" and not args.quiet:

@@ -13,22 +13,14 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
+from ._fleet import MISSING_EXTRA
+from ._fleet import redis_errors as _redis_errors
+from ._fleet import redis_failure as _redis_failure
+from ._fleet import tasks_module as _tasks
 from ._usage import UsageError
 from ._worker_watch import fleet_metrics, process_metrics, worker_logger, worker_logging
 
 __all__ = ["run_enqueue", "run_worker"]
-
-MISSING_EXTRA = (
-    "worker and enqueue need the [workers] extra: pip install 'yeastar-csss-async[workers]'"
-)
-
-
-def _tasks() -> ModuleType:
-    try:
-        from .. import tasks
-    except ImportError:
-        raise UsageError(MISSING_EXTRA) from None
-    return tasks
 
 
 async def run_enqueue(args: argparse.Namespace) -> int:
@@ -36,6 +28,8 @@ async def run_enqueue(args: argparse.Namespace) -> int:
     tasks = _tasks()
     if not args.account.strip():
         raise UsageError("--account must not be empty")
+    if args.accounts is not None:
+        _check_account(tasks, args.accounts, args.account)
     broker = tasks.make_broker(args.redis, queue_name=args.queue, results=False)
     try:
         await broker.startup()
@@ -49,7 +43,24 @@ async def run_enqueue(args: argparse.Namespace) -> int:
         with contextlib.suppress(Exception):
             await broker.shutdown()
     print(task_id, flush=True)
+    if args.wait is not None:
+        from ._results import wait_for_result
+
+        return await wait_for_result(args.redis, args.queue, task_id, args.wait)
     return 0
+
+
+def _check_account(tasks: ModuleType, path: str, account: str) -> None:
+    """A :class:`UsageError` unless the accounts file ``path`` defines ``account``."""
+    try:
+        accounts = tasks.load_accounts(path)
+    except tasks.AccountsFileError as error:
+        raise UsageError(str(error)) from None
+    if account not in accounts:
+        raise UsageError(
+            f"unknown account {account!r}: {path} defines {', '.join(sorted(accounts))}; "
+            "nothing was queued"
+        )
 
 
 async def run_worker(args: argparse.Namespace) -> int:
@@ -127,23 +138,27 @@ def _check_worker_options(tasks: ModuleType, args: argparse.Namespace) -> tuple[
 
 async def _supervise(tasks: ModuleType, args: argparse.Namespace) -> int:
     """``--workers N``: N worker processes; a signal is passed on to each of them. With
-    ``--metrics-port``, the children's metrics are served here, summed."""
+    ``--metrics-port``, the children's metrics are served here, summed. The Redis and
+    database URLs (passwords and all) and the accounts file reach the children through
+    their environment variables, never their command line (which ``ps`` shows anyone)."""
     with fleet_metrics(tasks, args) as env:
         return await _supervise_children(args, env)
 
 
-async def _supervise_children(args: argparse.Namespace, env: dict[str, str] | None) -> int:
+async def _supervise_children(args: argparse.Namespace, metrics_env: dict[str, str] | None) -> int:
+    from .._apis import ACCOUNTS_ENV, DB_ENV, REDIS_ENV
+
+    env = {
+        **(metrics_env or os.environ),
+        REDIS_ENV: args.redis,
+        DB_ENV: args.db,
+        ACCOUNTS_ENV: args.accounts,
+    }
     argv = [
         sys.executable,
         "-m",
         "yeastar_csss_async",
         "worker",
-        "--redis",
-        args.redis,
-        "--accounts",
-        args.accounts,
-        "--db",
-        args.db,
         "--workers",
         "1",
         "--jobs",
@@ -219,18 +234,3 @@ def _stop_on_signals(callback: object) -> Iterator[None]:
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
-
-
-def _redis_errors() -> type[Exception]:
-    from redis.exceptions import RedisError
-
-    return RedisError
-
-
-def _redis_failure(url: str, error: BaseException) -> Exception:
-    from .._redaction import shorten
-    from ..redis import CoordinatorError, display_url
-
-    return CoordinatorError(
-        f"Redis at {display_url(url)} failed: {shorten(f'{type(error).__name__}: {error}')}"
-    )
