@@ -3,67 +3,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import re
-import sys
-from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.tasks.test_tasks import ENV, READY_TIMEOUT, Worker
+from tests.tasks.test_tasks import READY_TIMEOUT, Worker, worker
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 _METRICS_AT = re.compile(r"metrics at (http://\S+/metrics)")
 
 
-@contextlib.asynccontextmanager
-async def watched_worker(
-    redis_url: str,
-    accounts: Path,
-    db_url: str,
-    *options: str,
-    workers: int = 1,
-    env: Mapping[str, str] | None = None,
-) -> AsyncIterator[Worker]:
-    """The worker, once every process said it is ready (and the metrics' address, if
-    served)."""
-    argv = [
-        sys.executable,
-        "-m",
-        "yeastar_csss_async",
-        "worker",
-        "--redis",
-        redis_url,
-        "--accounts",
-        str(accounts),
-        "--db",
-        db_url,
-        "--workers",
-        str(workers),
-        *options,
-    ]
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **ENV, **(env or {})},
-    )
-    running = Worker(process)
-    try:
-        await running.wait_for(" ready: ", workers)
-        if "--metrics-port" in options:
-            await running.wait_for("metrics at ")
-        yield running
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await running._reader
+watched_worker = worker
+"""A worker started with the options an operator watches it by (see
+:func:`tests.tasks.test_tasks.worker`: it waits for the metrics' address too)."""
 
 
 def metrics_url(worker: Worker) -> str:

@@ -8,10 +8,7 @@ worker's job is taken over on a queue that receives nothing new."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +22,7 @@ from yeastar_csss_async.sandbox import Sandbox, SandboxConfig
 from yeastar_csss_async.sync import SyncStore
 from yeastar_csss_async.tasks import enqueue_sync, make_broker
 
-from tests.tasks.test_tasks import ENV, READY_TIMEOUT, Worker, result_of
+from tests.tasks.test_tasks import READY_TIMEOUT, result_of, worker
 
 ORDERS = 120
 PAGE_LATENCY = 0.2
@@ -47,36 +44,7 @@ timeout = {timeout}
 """
 
 
-@contextlib.asynccontextmanager
-async def _worker(
-    redis_url: str, accounts: Path, db_url: str, *options: str
-) -> AsyncIterator[Worker]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "yeastar_csss_async",
-        "worker",
-        "--redis",
-        redis_url,
-        "--accounts",
-        str(accounts),
-        "--db",
-        db_url,
-        *options,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **ENV},
-    )
-    running = Worker(process)
-    try:
-        await running.wait_for(" ready: ")
-        yield running
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await running._reader
+_worker = worker
 
 
 async def _runs(db_url: str) -> list[tuple[str, int]]:

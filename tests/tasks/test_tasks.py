@@ -122,8 +122,16 @@ class Worker:
 
 @contextlib.asynccontextmanager
 async def worker(
-    redis_url: str, accounts: Path, db_url: str, *, workers: int = 1, export_dir: Path | None = None
+    redis_url: str,
+    accounts: Path,
+    db_url: str,
+    *options: str,
+    workers: int = 1,
+    export_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Worker]:
+    """A ``yeastar-csss worker`` process with ``options``, once every process said it is
+    ready (and, with ``--metrics-port``, where its metrics are); killed on the way out."""
     argv = [
         sys.executable,
         "-m",
@@ -137,6 +145,7 @@ async def worker(
         db_url,
         "--workers",
         str(workers),
+        *options,
     ]
     if export_dir is not None:
         argv += ["--export-dir", str(export_dir)]
@@ -145,11 +154,13 @@ async def worker(
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **ENV},
+        env={**os.environ, **ENV, **(env or {})},
     )
     running = Worker(process)
     try:
         await running.wait_for(" ready: ", workers)
+        if "--metrics-port" in options:
+            await running.wait_for("metrics at ")
         yield running
     finally:
         if process.returncode is None:
